@@ -51,6 +51,11 @@ export const modelManifestSchema = z.object({
   /** True for random weights: replies carry no meaning. */
   demo: z.boolean(),
   dtype: z.enum(['fp32', 'fp16', 'int4']),
+  /**
+   * Where the decoder's `attention_mask` may hold padding: `any` (left padding too, masked through GQA's
+   * attention_bias) or `right` (GQA's native sequence lengths only; the fused CUDA kernels need this).
+   */
+  decoderPadding: z.enum(['any', 'right']).default('any'),
   text: textConfig,
   vision: visionConfig.optional(),
   files: z.object({
@@ -137,7 +142,7 @@ export function readManifest(directory: string): ModelManifest {
 /** Defaults written into every new `model.json`: Ziya's demo settings and the unverified `<human>/<bot>` template. */
 export const ziyaDefaults = {
   template: {
-    system: '{instruction}',
+    system: '{instruction}\n',
     user: '<human>:{query}\n',
     assistant: '<bot>:',
     turnSeparator: '\n',

@@ -1,0 +1,65 @@
+import { Command, InvalidArgumentError, Option } from 'commander';
+
+function parseSeed(value: string): number {
+  const seed = Number(value);
+  if (!Number.isSafeInteger(seed)) throw new InvalidArgumentError('the seed must be an integer');
+  return seed;
+}
+
+function formatSize(bytes: number): string {
+  return bytes >= 1024 * 1024 ? `${(bytes / 1024 / 1024).toFixed(1)} MiB` : `${(bytes / 1024).toFixed(1)} KiB`;
+}
+
+/** `ziya-visual-bot build-model`: writes a model directory from random weights or a Hugging Face checkpoint. */
+export const command = new Command('build-model')
+  .description('write a model directory (ONNX graphs, tokenizer, model.json) from random weights or a checkpoint')
+  .option('--random <preset>', 'seeded random weights at a size preset: tiny, small or ziya-14b')
+  .option('--from <dir>', 'a Hugging Face LLaMA checkpoint directory (config.json, safetensors, tokenizer)')
+  .option('--vision-from <dir>', 'the Ziya-BLIP2 vision checkpoint (pytorch_model.bin or safetensors, config.json)')
+  .requiredOption('--out <dir>', 'the model directory to write')
+  .addOption(new Option('--dtype <dtype>', 'weight storage').choices(['fp32', 'fp16', 'int4']).default('fp32'))
+  .option('--seed <n>', 'seed of the random weights', parseSeed, 0)
+  .addOption(
+    new Option('--padding <mode>', 'where attention_mask may hold padding (right: GQA lengths, fused CUDA kernels)')
+      .choices(['any', 'right'])
+      .default('any'),
+  )
+  .action(
+    async (options: {
+      random?: string;
+      from?: string;
+      visionFrom?: string;
+      out: string;
+      dtype: string;
+      seed: number;
+      padding: 'any' | 'right';
+    }) => {
+      // Heavy modules load only when the command runs, so `--help` stays fast.
+      const { buildModel, BuildModelError } = await import('../model/build-model.ts');
+      const { formatProgress, throttleProgress } = await import('../model/progress.ts');
+      const print = throttleProgress((event) => process.stderr.write(`${formatProgress(event)}\n`), 400);
+      try {
+        const result = buildModel({
+          out: options.out,
+          dtype: options.dtype as 'fp32',
+          padding: options.padding,
+          ...(options.random !== undefined ? { preset: options.random as 'tiny', seed: options.seed } : {}),
+          ...(options.from !== undefined ? { from: options.from } : {}),
+          ...(options.visionFrom !== undefined ? { visionFrom: options.visionFrom } : {}),
+          onProgress: print,
+        });
+        const total = result.files.reduce((sum, file) => sum + file.bytes, 0);
+        process.stderr.write(
+          `wrote ${result.directory} (${result.manifest.modelId}) in ${result.seconds.toFixed(1)}s, ${formatSize(total)}:\n` +
+            result.files.map((file) => `  ${file.name}  ${formatSize(file.bytes)}\n`).join(''),
+        );
+      } catch (error) {
+        // Expected failures (bad options, a broken checkpoint) print one line; anything else keeps its stack.
+        const known =
+          error instanceof BuildModelError ||
+          ['MissingTensorError', 'CheckpointConfigError', 'CheckpointFormatError'].includes((error as Error).name);
+        process.stderr.write(`build-model: ${known ? (error as Error).message : ((error as Error).stack ?? error)}\n`);
+        process.exitCode = 1;
+      }
+    },
+  );

@@ -1,0 +1,28 @@
+/**
+ * Tensor names of `decoder.onnx` and `embed.onnx`: the runtime codes against these.
+ *
+ * decoder inputs: `inputs_embeds` float32 [batch, sequence, hidden]; `attention_mask` int64 [batch, total_sequence]
+ * (1 = real token, 0 = padding anywhere, left padding included); `past_key_values.{i}.key|value`
+ * [batch, numKvHeads, past_sequence, headSize] in the compute dtype; `num_logits_to_keep` int64 scalar (the last
+ * N positions get logits; 0 means every position).
+ * decoder outputs: `logits` float32 [batch, num_logits_to_keep, vocab]; `present.{i}.key|value`
+ * [batch, numKvHeads, total_sequence, headSize] in the compute dtype.
+ */
+export const decoderTensorNames = {
+  inputsEmbeds: 'inputs_embeds',
+  attentionMask: 'attention_mask',
+  numLogitsToKeep: 'num_logits_to_keep',
+  logits: 'logits',
+  pastKey: (layer: number) => `past_key_values.${layer}.key`,
+  pastValue: (layer: number) => `past_key_values.${layer}.value`,
+  presentKey: (layer: number) => `present.${layer}.key`,
+  presentValue: (layer: number) => `present.${layer}.value`,
+} as const;
+
+/** Tensor names of `embed.onnx`: `input_ids` int64 [batch, sequence] → `inputs_embeds` float32. */
+export const embedTensorNames = { inputIds: 'input_ids', inputsEmbeds: 'inputs_embeds' } as const;
+
+/** Element type of the KV cache: float16 for fp16 models, float32 for fp32 and int4 models. */
+export function cacheElementType(dtype: 'fp32' | 'fp16' | 'int4'): 'float32' | 'float16' {
+  return dtype === 'fp16' ? 'float16' : 'float32';
+}

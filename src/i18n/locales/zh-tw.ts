@@ -1,0 +1,46 @@
+import type { Catalog } from './en.ts';
+
+/** Traditional Chinese messages (Taiwan usage). */
+export const zhTW = {
+  // Read by the model, not by the user: Ziya writes Simplified Chinese, which the pipeline converts to Traditional
+  // afterwards (toTraditional), so the instruction asks for Chinese in the script the model knows best.
+  'instruction.answer_in_language': '请用中文回答。',
+  'note.answering_in_english': '我只能用中文或英文回答，所以這次用英文回答了。',
+  'error.image_too_large': '圖片太大了，請傳送小一點的圖片。',
+  'error.image_unreadable': '無法讀取這張圖片，檔案可能已損壞或不完整，請重新傳送。',
+  'error.unsupported_format': '無法讀取這種檔案，請傳送 JPEG、PNG、WebP 或 GIF 圖片。',
+  'error.empty_message': '訊息是空的。請向我提問，可以附上圖片，也可以不附。',
+  'error.message_too_long': '訊息太長了，請精簡後重新傳送。',
+  'error.model_unavailable': '模型暫時無法使用，請過幾分鐘再試。',
+  'error.timeout': '處理時間過長，已經停止。請重試，或者把問題問得簡短一些。',
+  'error.internal': '我這邊出了點問題，請重試。',
+  'error.rate_limited': '訊息傳送得太頻繁了，請稍等片刻再試。',
+  'reset.done': '已清除本次對話。傳送新的圖片或問題即可重新開始。',
+  'help.text':
+    '傳送一張圖片並提出問題（在群組中請 @ 我）。追問時會保留本次對話的上下文。\n指令：/重置（或 /reset）清除本次對話；/幫助（或 /help）顯示本說明。',
+  'busy.queued': '你的問題正在排隊，我會盡快回答。',
+  'demo.banner': '示範模式：目前的模型使用隨機權重，回答沒有實際意義。',
+  'web.title': 'Ziya-Visual 對話',
+  'web.channels': '頻道',
+  'web.add_channel': '新增頻道',
+  'web.channel_default_name': '頻道 {number}',
+  'web.conversation': '對話',
+  'web.empty_conversation': '加入一張圖片並提出問題即可開始。',
+  'web.you': '你',
+  'web.bot': 'Ziya',
+  'web.message_label': '你的問題',
+  'web.message_placeholder': '詢問關於圖片的問題…（Enter 傳送，Shift+Enter 換行）',
+  'web.send': '傳送',
+  'web.sending': '傳送中…',
+  'web.attach_image': '加入圖片',
+  'web.remove_image': '移除圖片',
+  'web.drop_hint': '把圖片拖曳到這裡、直接貼上，或點選「加入圖片」。',
+  'web.image_attached': '待傳送的圖片：{name}',
+  'web.image_preview_alt': '將要傳送的圖片',
+  'web.sent_image_alt': '隨問題傳送的圖片',
+  'web.thinking': '思考中…',
+  'web.reset': '重置對話',
+  'web.connection_lost': '連線已中斷，正在重新連線…',
+  'web.send_failed': '訊息傳送失敗，請重試。',
+  'web.not_an_image': '這個檔案不是圖片。',
+} as const satisfies Catalog;

@@ -1,0 +1,17 @@
+/** Why an image was refused: the stable error keys of design §2 (rendered from the catalog as `error.<key>`). */
+export type ImageRejectionKey = 'image_too_large' | 'image_unreadable' | 'unsupported_format';
+
+/** An image the bot will not use; `key` is what the user is told, `detail` is for logs. */
+export class ImageRejectedError extends Error {
+  override readonly name = 'ImageRejectedError';
+  /** Not worth retrying: the same bytes are refused the same way every time. */
+  readonly retryable = false;
+
+  constructor(
+    readonly key: ImageRejectionKey,
+    readonly detail: string,
+    options?: ErrorOptions,
+  ) {
+    super(`Image rejected (${key}): ${detail}`, options);
+  }
+}

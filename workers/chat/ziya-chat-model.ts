@@ -1,0 +1,247 @@
+import { createHash } from 'node:crypto';
+import type {
+  ChatModel,
+  ChatModelRequest,
+  ChatModelResult,
+  EmbeddingCache,
+  FinishReason,
+} from '../../src/model/chat-model.ts';
+import type { ModelManifest } from '../model/manifest.ts';
+import type { GenerationSettings } from '../runtime/generation-types.ts';
+import type { LanguageModel } from '../runtime/language-model.ts';
+import { loadLanguageModel } from '../runtime/language-model.ts';
+import type { ExecutionProvider } from '../runtime/onnx-session.ts';
+import { preprocessImage } from './preprocess-image.ts';
+import { buildPrompt } from './prompt-builder.ts';
+import { VisionEncoder } from './vision-encoder.ts';
+
+/** How to load a {@link ZiyaChatModel}. */
+export interface ZiyaChatModelOptions {
+  executionProvider: ExecutionProvider;
+  /** Intra-op threads on CPU. @defaultValue onnxruntime's choice (all cores) */
+  threads?: number;
+  /** Where image embeddings are kept between questions (Redis in the pipeline). @defaultValue no cache */
+  embeddingCache?: EmbeddingCache;
+  /**
+   * Told when the embedding cache fails (Redis down, say); the answer goes on without it, through the vision tower.
+   * @defaultValue ignore the failure
+   */
+  onCacheError?: (error: unknown, operation: 'get' | 'set') => void;
+  /** Largest accepted image, in pixels. @defaultValue preprocessImage's limit (40 megapixels) */
+  maxInputPixels?: number;
+}
+
+/** Where the time of one answer went, in milliseconds (what {@link ChatModelResult} asks for, and more). */
+export interface ZiyaTimings {
+  /** All image work: cache lookup, preprocessing, vision tower, cache store. */
+  visionMs: number;
+  /** Decoding and normalizing the image (0 when the embedding came from the cache). */
+  preprocessMs: number;
+  /** The vision tower's run (0 when the embedding came from the cache). */
+  visionTowerMs: number;
+  /** From the call until the first answer token was chosen. */
+  firstTokenMs: number;
+  /** The decoder's run over the whole prompt. */
+  prefillMs: number;
+  /** Decode steps after the first token. */
+  decodeMs: number;
+  /** Decode steps per second. */
+  tokensPerSecond: number;
+  totalMs: number;
+}
+
+/** A {@link ChatModelResult} with the answer's token ids and a finer breakdown of the time. */
+export interface ZiyaChatModelResult extends ChatModelResult {
+  /** Generated token ids (the final EOS left out). */
+  tokenIds: number[];
+  timings: ZiyaTimings;
+}
+
+/** A fixed seed per request id: a retried request samples the same answer. */
+function seedOf(requestId: string): number {
+  return createHash('sha256').update(requestId).digest().readUInt32LE(0);
+}
+
+function isAbort(error: unknown, signal: AbortSignal | undefined): boolean {
+  return signal?.aborted === true && (error === signal.reason || (error as Error | undefined)?.name === 'AbortError');
+}
+
+/**
+ * Ziya-Visual on onnxruntime-node: the image goes through preprocessing and `vision.onnx` (or comes from the
+ * embedding cache), its 32 vectors are placed before the prompt's token embeddings, and the decoder streams the
+ * answer. Sampling defaults come from `model.json`, overridden by the request.
+ */
+export class ZiyaChatModel implements ChatModel {
+  /** Stable id of the weights (part of embedding cache keys). */
+  readonly modelId: string;
+  /** True when the weights are random demo weights whose replies mean nothing. */
+  readonly demo: boolean;
+
+  private constructor(
+    readonly manifest: ModelManifest,
+    private readonly languageModel: LanguageModel,
+    private readonly visionEncoder: VisionEncoder | undefined,
+    private readonly options: ZiyaChatModelOptions,
+  ) {
+    this.modelId = manifest.modelId;
+    this.demo = manifest.demo;
+  }
+
+  /** Loads a model directory (`model.json`, decoder, embedding, tokenizer and, when present, vision graphs). */
+  static async load(directory: string, options: ZiyaChatModelOptions): Promise<ZiyaChatModel> {
+    const sessionOptions = {
+      executionProvider: options.executionProvider,
+      ...(options.threads === undefined ? {} : { threads: options.threads }),
+    };
+    const languageModel = await loadLanguageModel(directory, sessionOptions);
+    const { manifest } = languageModel;
+    try {
+      const visionEncoder =
+        manifest.files.vision === undefined ? undefined : await VisionEncoder.load(directory, manifest, sessionOptions);
+      return new ZiyaChatModel(manifest, languageModel, visionEncoder, options);
+    } catch (error) {
+      await languageModel.dispose();
+      throw error;
+    }
+  }
+
+  /** The request's settings over `model.json`'s defaults. */
+  generationSettings(request: Pick<ChatModelRequest, 'generation' | 'requestId'>): GenerationSettings {
+    return { ...this.manifest.generation, seed: seedOf(request.requestId), ...request.generation };
+  }
+
+  /**
+   * The 32 image vectors of a picture: from the cache when this model has seen it, else preprocessing and the vision
+   * tower (and the result stored in the cache).
+   */
+  async imageEmbeddings(
+    image: { sha256: string; bytes: Uint8Array },
+    signal?: AbortSignal,
+  ): Promise<{ embeddings: Float32Array; cached: boolean; preprocessMs: number; visionTowerMs: number }> {
+    const encoder = this.visionEncoder;
+    if (encoder === undefined) throw new Error(`model ${this.modelId} has no vision graph: it cannot look at images`);
+    const cache = this.options.embeddingCache;
+    let cachedEmbeddings: Float32Array | undefined;
+    try {
+      cachedEmbeddings = await cache?.get(this.modelId, image.sha256);
+    } catch (error) {
+      this.options.onCacheError?.(error, 'get');
+    }
+    if (cachedEmbeddings !== undefined && cachedEmbeddings.length === encoder.imageSlots * encoder.hiddenSize) {
+      return { embeddings: cachedEmbeddings, cached: true, preprocessMs: 0, visionTowerMs: 0 };
+    }
+    const preprocessStart = performance.now();
+    const pixels = await preprocessImage(image.bytes, this.manifest.preprocessing, {
+      ...(this.options.maxInputPixels === undefined ? {} : { maxInputPixels: this.options.maxInputPixels }),
+      ...(signal === undefined ? {} : { signal }),
+    });
+    const towerStart = performance.now();
+    const embeddings = await encoder.encode(pixels, signal);
+    const towerEnd = performance.now();
+    try {
+      await cache?.set(this.modelId, image.sha256, embeddings);
+    } catch (error) {
+      this.options.onCacheError?.(error, 'set');
+    }
+    return {
+      embeddings,
+      cached: false,
+      preprocessMs: towerStart - preprocessStart,
+      visionTowerMs: towerEnd - towerStart,
+    };
+  }
+
+  /** Answers one question, streaming the text through `onText`. An aborted signal ends it with `aborted`. */
+  async answer(request: ChatModelRequest): Promise<ZiyaChatModelResult> {
+    const startedAt = performance.now();
+    const { signal } = request;
+    const settings = this.generationSettings(request);
+    const timings: ZiyaTimings = {
+      visionMs: 0,
+      preprocessMs: 0,
+      visionTowerMs: 0,
+      firstTokenMs: 0,
+      prefillMs: 0,
+      decodeMs: 0,
+      tokensPerSecond: 0,
+      totalMs: 0,
+    };
+    const aborted = (prompt: string): ZiyaChatModelResult => {
+      timings.totalMs = performance.now() - startedAt;
+      const finishReason: FinishReason = 'aborted';
+      return {
+        text: '',
+        tokenIds: [],
+        finishReason,
+        prompt,
+        promptTokens: 0,
+        generatedTokens: 0,
+        usedCachedEmbedding: false,
+        timings,
+      };
+    };
+
+    let prefixEmbeddings: Float32Array | undefined;
+    let usedCachedEmbedding = false;
+    if (request.image !== undefined) {
+      const visionStart = performance.now();
+      try {
+        const image = await this.imageEmbeddings(request.image, signal);
+        prefixEmbeddings = image.embeddings;
+        usedCachedEmbedding = image.cached;
+        timings.preprocessMs = image.preprocessMs;
+        timings.visionTowerMs = image.visionTowerMs;
+      } catch (error) {
+        if (isAbort(error, signal)) return aborted('');
+        throw error;
+      }
+      timings.visionMs = performance.now() - visionStart;
+    }
+
+    const hiddenSize = this.manifest.text.hiddenSize;
+    const prompt = buildPrompt({
+      template: this.manifest.template,
+      tokenizer: this.languageModel.tokenizer,
+      history: request.history,
+      question: request.question,
+      instruction: request.instruction,
+      imageSha256: request.image?.sha256,
+      imageSlots: prefixEmbeddings === undefined ? 0 : prefixEmbeddings.length / hiddenSize,
+      maxPositions: this.manifest.text.maxPositions,
+      // A huge maxNewTokens must not squeeze out the question: the prompt keeps at least half the context, and the
+      // runtime lowers the answer's limit to what is left.
+      maxNewTokens: Math.min(settings.maxNewTokens, Math.floor(this.manifest.text.maxPositions / 2)),
+    });
+    if (signal?.aborted) return aborted(prompt.displayText);
+
+    const generationStart = performance.now();
+    const generation = await this.languageModel.generate({
+      ...(prefixEmbeddings === undefined ? {} : { prefixEmbeddings }),
+      promptTokenIds: prompt.tokenIds,
+      settings,
+      stop: this.manifest.template.stop,
+      ...(signal === undefined ? {} : { signal }),
+      ...(request.onText === undefined ? {} : { onText: request.onText }),
+    });
+    timings.firstTokenMs = generationStart - startedAt + generation.timings.firstTokenMs;
+    timings.prefillMs = generation.timings.prefillMs;
+    timings.decodeMs = generation.timings.decodeMs;
+    timings.tokensPerSecond = generation.timings.tokensPerSecond;
+    timings.totalMs = performance.now() - startedAt;
+    return {
+      text: generation.text,
+      tokenIds: generation.tokenIds,
+      finishReason: generation.finishReason,
+      prompt: prompt.displayText,
+      promptTokens: generation.promptTokens,
+      generatedTokens: generation.generatedTokens,
+      usedCachedEmbedding,
+      timings,
+    };
+  }
+
+  /** Releases every onnxruntime session. */
+  async close(): Promise<void> {
+    await Promise.all([this.languageModel.dispose(), this.visionEncoder?.dispose()]);
+  }
+}

@@ -1,0 +1,362 @@
+// The local web chat page: plain JavaScript, no build step. It speaks the HTTP API documented at the top of
+// adapters/web/server.ts, and takes every visible string from the server's message catalog
+// (GET /api/strings?language=<browser language> → { language, strings }, see src/i18n/web-strings.ts).
+
+const channelsStorageKey = 'ziya-visual.channels';
+const activeChannelStorageKey = 'ziya-visual.active-channel';
+
+const elements = {
+  banner: document.getElementById('demo-banner'),
+  channelList: document.getElementById('channel-list'),
+  addChannel: document.getElementById('add-channel'),
+  conversation: document.getElementById('conversation'),
+  emptyConversation: document.getElementById('empty-conversation'),
+  error: document.getElementById('error'),
+  composer: document.getElementById('composer'),
+  message: document.getElementById('message'),
+  imageInput: document.getElementById('image-input'),
+  preview: document.getElementById('preview'),
+  previewImage: document.getElementById('preview-image'),
+  previewName: document.getElementById('preview-name'),
+  removeImage: document.getElementById('remove-image'),
+  reset: document.getElementById('reset'),
+  send: document.getElementById('send'),
+};
+
+const state = {
+  strings: {},
+  browserLanguage: navigator.language || 'en',
+  channels: [],
+  activeChannel: '',
+  events: undefined,
+  image: undefined,
+  imageUrl: undefined,
+  sending: false,
+};
+
+/** A catalog string, with `{name}` placeholders filled; the key itself when the catalog lacks it. */
+function text(key, params = {}) {
+  const template = state.strings[key] ?? key;
+  return template.replace(/\{(\w+)\}/g, (placeholder, name) => (name in params ? String(params[name]) : placeholder));
+}
+
+function applyStrings() {
+  for (const element of document.querySelectorAll('[data-text]')) element.textContent = text(element.dataset.text);
+  for (const element of document.querySelectorAll('[data-placeholder]')) {
+    element.placeholder = text(element.dataset.placeholder);
+  }
+  document.title = text('web.title');
+}
+
+async function fetchJson(url, options) {
+  const response = await fetch(url, options);
+  if (!response.ok) throw new Error(`${options?.method ?? 'GET'} ${url}: HTTP ${response.status}`);
+  return response.json();
+}
+
+function showError(message) {
+  elements.error.textContent = message;
+  elements.error.hidden = false;
+}
+
+function clearError() {
+  elements.error.textContent = '';
+  elements.error.hidden = true;
+}
+
+// Channels live in this browser (localStorage); the server keeps each one's conversation under web:<id>.
+function loadChannels() {
+  try {
+    const stored = JSON.parse(localStorage.getItem(channelsStorageKey) ?? '[]');
+    if (Array.isArray(stored)) {
+      state.channels = stored.filter((channel) => /^[A-Za-z0-9_-]{1,64}$/.test(channel?.id ?? ''));
+    }
+  } catch {
+    state.channels = [];
+  }
+  if (state.channels.length === 0) state.channels.push(newChannel());
+  const active = localStorage.getItem(activeChannelStorageKey);
+  state.activeChannel = state.channels.some((channel) => channel.id === active) ? active : state.channels[0].id;
+}
+
+function saveChannels() {
+  localStorage.setItem(channelsStorageKey, JSON.stringify(state.channels));
+  localStorage.setItem(activeChannelStorageKey, state.activeChannel);
+}
+
+function newChannel() {
+  const id = `c-${crypto.randomUUID().slice(0, 8)}`;
+  return { id, number: state.channels.length + 1 };
+}
+
+function renderChannels() {
+  elements.channelList.replaceChildren(
+    ...state.channels.map((channel) => {
+      const item = document.createElement('li');
+      const button = document.createElement('button');
+      button.type = 'button';
+      button.textContent = text('web.channel_default_name', { number: channel.number });
+      button.dataset.channel = channel.id;
+      if (channel.id === state.activeChannel) button.setAttribute('aria-current', 'true');
+      button.addEventListener('click', () => switchChannel(channel.id));
+      item.append(button);
+      return item;
+    }),
+  );
+}
+
+async function switchChannel(id) {
+  state.activeChannel = id;
+  saveChannels();
+  renderChannels();
+  clearError();
+  elements.conversation.replaceChildren();
+  openEvents();
+  await loadHistory();
+  elements.message.focus();
+}
+
+function updateEmptyNotice() {
+  elements.emptyConversation.hidden = elements.conversation.children.length > 0;
+}
+
+function scrollToEnd() {
+  elements.conversation.scrollTop = elements.conversation.scrollHeight;
+}
+
+function addTurn({ role, body, imageUrl, requestId, busy = false, isError = false }) {
+  const item = document.createElement('li');
+  item.className = `turn ${role}${isError ? ' error' : ''}`;
+  if (requestId) item.dataset.requestId = requestId;
+  const who = document.createElement('span');
+  who.className = 'who';
+  who.textContent = text(role === 'user' ? 'web.you' : 'web.bot');
+  item.append(who);
+  if (imageUrl) {
+    const image = document.createElement('img');
+    image.src = imageUrl;
+    image.alt = text('web.sent_image_alt');
+    item.append(image);
+  }
+  const content = document.createElement('span');
+  content.className = 'text';
+  content.textContent = body;
+  item.append(content);
+  item.dataset.thinking = text('web.thinking');
+  if (busy) item.setAttribute('aria-busy', 'true');
+  elements.conversation.append(item);
+  updateEmptyNotice();
+  scrollToEnd();
+  return item;
+}
+
+function botTurn(requestId) {
+  const existing = elements.conversation.querySelector(`li.assistant[data-request-id="${CSS.escape(requestId)}"]`);
+  return existing ?? addTurn({ role: 'assistant', body: '', requestId, busy: true });
+}
+
+async function loadHistory() {
+  const channel = state.activeChannel;
+  try {
+    const { turns } = await fetchJson(`/api/channels/${channel}/history`);
+    if (channel !== state.activeChannel) return;
+    const live = [...elements.conversation.children];
+    elements.conversation.replaceChildren();
+    for (const turn of turns) {
+      addTurn({
+        role: turn.role === 'user' ? 'user' : 'assistant',
+        body: turn.text,
+        imageUrl: turn.imageSha256 ? `/api/images/${turn.imageSha256}` : undefined,
+        requestId: turn.role === 'user' ? undefined : turn.requestId,
+      });
+    }
+    // Turns that streamed in while the history was loading and are not part of it yet.
+    for (const item of live) {
+      const requestId = item.dataset.requestId;
+      if (!requestId || !elements.conversation.querySelector(`li[data-request-id="${CSS.escape(requestId)}"]`)) {
+        elements.conversation.append(item);
+      }
+    }
+  } catch {
+    showError(text('web.connection_lost'));
+  }
+  updateEmptyNotice();
+  scrollToEnd();
+}
+
+function openEvents() {
+  state.events?.close();
+  const source = new EventSource(`/api/channels/${state.activeChannel}/events`);
+  state.events = source;
+  source.addEventListener('open', () => {
+    if (elements.error.textContent === text('web.connection_lost')) clearError();
+  });
+  source.addEventListener('progress', (event) => {
+    const { requestId, text: partial } = JSON.parse(event.data);
+    const turn = botTurn(requestId);
+    turn.querySelector('.text').textContent = partial;
+    scrollToEnd();
+  });
+  source.addEventListener('reply', (event) => {
+    const reply = JSON.parse(event.data);
+    const turn = botTurn(reply.requestId);
+    turn.querySelector('.text').textContent = reply.text;
+    turn.classList.toggle('error', Boolean(reply.error));
+    turn.setAttribute('aria-busy', 'false');
+    scrollToEnd();
+  });
+  // Named `error` events carry data; the EventSource's own connection errors do not (it reconnects by itself).
+  source.addEventListener('error', (event) => {
+    if (event.data) {
+      const { requestId, message } = JSON.parse(event.data);
+      if (requestId) {
+        const turn = botTurn(requestId);
+        turn.querySelector('.text').textContent = message;
+        turn.classList.add('error');
+        turn.setAttribute('aria-busy', 'false');
+      } else {
+        showError(message);
+      }
+    } else if (source.readyState !== EventSource.OPEN) {
+      showError(text('web.connection_lost'));
+    }
+  });
+}
+
+function setImage(file) {
+  if (!file) return;
+  if (!file.type.startsWith('image/')) {
+    showError(text('web.not_an_image'));
+    return;
+  }
+  clearError();
+  if (state.imageUrl) URL.revokeObjectURL(state.imageUrl);
+  state.image = file;
+  state.imageUrl = URL.createObjectURL(file);
+  elements.previewImage.src = state.imageUrl;
+  elements.previewImage.alt = text('web.image_preview_alt');
+  elements.previewName.textContent = text('web.image_attached', { name: file.name || 'image' });
+  elements.preview.hidden = false;
+}
+
+function clearImage({ revoke = true } = {}) {
+  if (revoke && state.imageUrl) URL.revokeObjectURL(state.imageUrl);
+  state.image = undefined;
+  state.imageUrl = undefined;
+  elements.imageInput.value = '';
+  elements.previewImage.removeAttribute('src');
+  elements.preview.hidden = true;
+}
+
+function setSending(sending) {
+  state.sending = sending;
+  elements.send.disabled = sending;
+  elements.send.textContent = text(sending ? 'web.sending' : 'web.send');
+}
+
+async function send() {
+  if (state.sending) return;
+  const question = elements.message.value;
+  if (question.trim() === '' && !state.image) {
+    showError(text('error.empty_message'));
+    elements.message.focus();
+    return;
+  }
+  clearError();
+  setSending(true);
+  const form = new FormData();
+  form.append('text', question);
+  form.append('clientMessageId', crypto.randomUUID());
+  form.append('language', state.browserLanguage);
+  if (state.image) form.append('image', state.image, state.image.name || 'image');
+  const channel = state.activeChannel;
+  try {
+    const { requestId } = await fetchJson(`/api/channels/${channel}/messages`, { method: 'POST', body: form });
+    if (channel === state.activeChannel) {
+      const userTurn = addTurn({ role: 'user', body: question, imageUrl: state.imageUrl });
+      const bot = elements.conversation.querySelector(`li.assistant[data-request-id="${CSS.escape(requestId)}"]`);
+      // A fast reply may have streamed in before the POST answered: keep the question above it.
+      if (bot) elements.conversation.insertBefore(userTurn, bot);
+      else botTurn(requestId);
+    }
+    elements.message.value = '';
+    clearImage({ revoke: false });
+  } catch {
+    showError(text('web.send_failed'));
+  } finally {
+    setSending(false);
+    elements.message.focus();
+  }
+}
+
+async function resetConversation() {
+  clearError();
+  try {
+    const { requestId } = await fetchJson(`/api/channels/${state.activeChannel}/reset`, { method: 'POST' });
+    elements.conversation.replaceChildren();
+    botTurn(requestId);
+  } catch {
+    showError(text('web.send_failed'));
+  }
+}
+
+function wireEvents() {
+  elements.composer.addEventListener('submit', (event) => {
+    event.preventDefault();
+    send();
+  });
+  elements.message.addEventListener('keydown', (event) => {
+    if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      send();
+    }
+  });
+  elements.imageInput.addEventListener('change', () => setImage(elements.imageInput.files?.[0]));
+  elements.removeImage.addEventListener('click', () => {
+    clearImage();
+    elements.message.focus();
+  });
+  elements.reset.addEventListener('click', resetConversation);
+  elements.addChannel.addEventListener('click', () => {
+    const channel = newChannel();
+    state.channels.push(channel);
+    switchChannel(channel.id);
+  });
+  document.addEventListener('paste', (event) => {
+    const file = [...(event.clipboardData?.files ?? [])].find((candidate) => candidate.type.startsWith('image/'));
+    if (file) {
+      event.preventDefault();
+      setImage(file);
+    }
+  });
+  elements.composer.addEventListener('dragover', (event) => {
+    event.preventDefault();
+    elements.composer.classList.add('dragging');
+  });
+  elements.composer.addEventListener('dragleave', () => elements.composer.classList.remove('dragging'));
+  elements.composer.addEventListener('drop', (event) => {
+    event.preventDefault();
+    elements.composer.classList.remove('dragging');
+    setImage(event.dataTransfer?.files?.[0]);
+  });
+}
+
+async function start() {
+  const [strings, info] = await Promise.all([
+    fetchJson(`/api/strings?language=${encodeURIComponent(state.browserLanguage)}`).catch(() => undefined),
+    fetchJson('/api/info').catch(() => undefined),
+  ]);
+  state.strings = strings?.strings ?? info?.strings ?? {};
+  document.documentElement.lang = strings?.language ?? info?.defaultLanguage ?? 'en';
+  applyStrings();
+  if (info?.demo) {
+    elements.banner.textContent = info.banner ?? text('demo.banner');
+    elements.banner.hidden = false;
+  }
+  loadChannels();
+  wireEvents();
+  await switchChannel(state.activeChannel);
+  if (!info) showError(text('web.connection_lost'));
+}
+
+start();

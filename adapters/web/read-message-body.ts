@@ -1,0 +1,103 @@
+import type { IncomingMessage } from 'node:http';
+
+/** The request body could not be understood (answered with 400). */
+export class BadWebRequestError extends Error {
+  override readonly name = 'BadWebRequestError';
+}
+
+/** The request body is over the upload limit (answered with 413). */
+export class WebBodyTooLargeError extends Error {
+  override readonly name = 'WebBodyTooLargeError';
+}
+
+/** A chat message as posted by the page. */
+export interface WebMessageBody {
+  text: string;
+  image?: { bytes: Uint8Array; fileName?: string; mediaType?: string };
+  clientMessageId?: string;
+  language?: string;
+}
+
+/** Reads the whole body, refusing more than `limitBytes`. */
+export async function readBody(request: IncomingMessage, limitBytes: number): Promise<Buffer> {
+  const declared = Number(request.headers['content-length'] ?? 0);
+  if (declared > limitBytes) throw new WebBodyTooLargeError(`body of ${declared} bytes is over ${limitBytes}`);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of request) {
+    size += (chunk as Buffer).byteLength;
+    if (size > limitBytes) throw new WebBodyTooLargeError(`body is over ${limitBytes} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+function optionalString(value: unknown, field: string): string | undefined {
+  if (value === undefined || value === null || value === '') return undefined;
+  if (typeof value !== 'string') throw new BadWebRequestError(`${field} must be a string`);
+  return value;
+}
+
+function decodeBase64Image(value: string): { bytes: Uint8Array; mediaType?: string } {
+  const dataUrl = /^data:([^;,]+)?(;base64)?,(.*)$/s.exec(value);
+  if (dataUrl !== null) {
+    if (dataUrl[2] === undefined) throw new BadWebRequestError('image data URLs must be base64');
+    const mediaType = dataUrl[1];
+    return { bytes: new Uint8Array(Buffer.from(dataUrl[3] ?? '', 'base64')), ...(mediaType ? { mediaType } : {}) };
+  }
+  if (!/^[A-Za-z0-9+/=\s_-]*$/.test(value)) throw new BadWebRequestError('image must be base64 or a data: URL');
+  return { bytes: new Uint8Array(Buffer.from(value, 'base64')) };
+}
+
+/** Parses a message posted as JSON `{ text, image (base64 or data: URL), ... }` or as multipart/form-data. */
+export async function readMessageBody(request: IncomingMessage, limitBytes: number): Promise<WebMessageBody> {
+  const contentType = request.headers['content-type'] ?? '';
+  const body = await readBody(request, limitBytes);
+  if (contentType.startsWith('multipart/form-data')) {
+    let form: FormData;
+    try {
+      form = await new Request('http://localhost/', {
+        method: 'POST',
+        headers: { 'content-type': contentType },
+        body,
+      }).formData();
+    } catch (error) {
+      throw new BadWebRequestError(`malformed multipart body: ${(error as Error).message}`);
+    }
+    const image = form.get('image');
+    const text = optionalString(form.get('text') ?? undefined, 'text') ?? '';
+    const clientMessageId = optionalString(form.get('clientMessageId') ?? undefined, 'clientMessageId');
+    const language = optionalString(form.get('language') ?? undefined, 'language');
+    const message: WebMessageBody = { text };
+    if (clientMessageId !== undefined) message.clientMessageId = clientMessageId;
+    if (language !== undefined) message.language = language;
+    if (image !== null && typeof image !== 'string' && image.size > 0) {
+      message.image = {
+        bytes: new Uint8Array(await image.arrayBuffer()),
+        ...(image.name ? { fileName: image.name } : {}),
+        ...(image.type ? { mediaType: image.type } : {}),
+      };
+    }
+    return message;
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(body.toString('utf8') || '{}');
+  } catch {
+    throw new BadWebRequestError('body must be JSON or multipart/form-data');
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json))
+    throw new BadWebRequestError('body must be an object');
+  const fields = json as Record<string, unknown>;
+  const message: WebMessageBody = { text: optionalString(fields['text'], 'text') ?? '' };
+  const clientMessageId = optionalString(fields['clientMessageId'], 'clientMessageId');
+  const language = optionalString(fields['language'], 'language');
+  const imageName = optionalString(fields['imageName'], 'imageName');
+  if (clientMessageId !== undefined) message.clientMessageId = clientMessageId;
+  if (language !== undefined) message.language = language;
+  const image = optionalString(fields['image'], 'image');
+  if (image !== undefined) {
+    message.image = { ...decodeBase64Image(image), ...(imageName === undefined ? {} : { fileName: imageName }) };
+  }
+  return message;
+}

@@ -1,0 +1,214 @@
+/*
+ * Local web chat: HTTP API (the contract the page in adapters/web/public/ codes against).
+ *
+ *   GET  /                                   → adapters/web/public/index.html (static files from public/)
+ *   GET  /api/info                           → 200 { demo: boolean, modelId: string, defaultLanguage: 'zh-CN'|'zh-TW'|'en',
+ *                                                    banner?: string }   (banner: rendered `demo.banner` when demo)
+ *   GET  /api/strings?language=<tag>        → 200 { language, strings }   (the page's catalog strings, src/i18n/web-strings.ts)
+ *   POST /api/channels/:channel/messages     → 202 { requestId }      (200 { requestId, duplicate: true } on a repeat)
+ *        body either application/json { text?: string, image?: string (base64, or a data: URL),
+ *                                           imageName?: string, clientMessageId?: string, language?: string }
+ *        or multipart/form-data with fields text, clientMessageId, language and a file field `image`.
+ *        clientMessageId (letters, digits, - and _) makes retries idempotent; a random one is made when absent.
+ *        Every error the user should see (empty, too long, bad image) comes back later as an SSE `reply` with
+ *        `error` set, in order with the channel's other replies; the POST itself fails only for a malformed
+ *        request (400 { error: 'bad_request', message }) or a body over the upload limit (413).
+ *   GET  /api/channels/:channel/events       → text/event-stream; events (data is JSON):
+ *          event: progress  data: { requestId, text }      accumulated partial answer (throttled, ≥ 300 ms)
+ *          event: reply     data: { requestId, text, language, finishReason, error? }
+ *                                  text is final and rendered (error replies: the catalog message in `language`)
+ *          event: error     data: { requestId?, message }   transport-level trouble (rare)
+ *        a comment line `: ping` every 15 s keeps proxies from closing the stream.
+ *   POST /api/channels/:channel/reset        → 202 { requestId }  (the `reset.done` confirmation arrives as a `reply`)
+ *   GET  /api/channels/:channel/history      → 200 { turns: [{ requestId, role: 'user'|'assistant', text, language,
+ *                                                    imageSha256?, at }] }   (oldest first, the channel's context)
+ *   GET  /api/images/:sha256                 → the stored normalized image bytes (for showing history thumbnails)
+ *   GET  /healthz, /readyz, /metrics
+ *
+ * :channel is 1–64 characters of letters, digits, - and _. Platform `web`, channelKey `web:<channel>`.
+ */
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Registry } from 'prom-client';
+import { channelKeyFor } from '../../src/contracts/platform.ts';
+import { t } from '../../src/i18n/catalog.ts';
+import { errorMessage } from '../../src/i18n/error-message.ts';
+import { webStrings } from '../../src/i18n/web-strings.ts';
+import type { PipelineContext } from '../../src/pipeline/pipeline-context.ts';
+import { receiveMessage } from '../../src/pipeline/receive-message.ts';
+import type { ModelInfoStore } from '../../src/store/model-info-store.ts';
+import type { ChannelHub } from './channel-hub.ts';
+import { BadWebRequestError, readMessageBody, WebBodyTooLargeError } from './read-message-body.ts';
+import { serveStaticFile } from './static-files.ts';
+
+/** What the web chat's HTTP server works with. */
+export interface WebServerDependencies {
+  pipeline: PipelineContext;
+  hub: ChannelHub;
+  modelInfo: ModelInfoStore;
+  /** This adapter process's id (progress events for its requests come back to it). */
+  adapterInstance: string;
+  /** The page's language when the browser says nothing. @defaultValue 'zh-CN' */
+  defaultLanguage?: 'zh-CN' | 'zh-TW' | 'en';
+  metrics?: Registry;
+}
+
+const languageTagPattern = /^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$/;
+const channelPattern = /^[A-Za-z0-9_-]{1,64}$/;
+const clientMessageIdPattern = /^[A-Za-z0-9_-]{1,80}$/;
+
+function sendJson(response: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  response.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
+  response.end(text);
+}
+
+function preferredLanguage(request: IncomingMessage): string | undefined {
+  const tag = request.headers['accept-language']?.split(',')[0]?.split(';')[0]?.trim();
+  return tag !== undefined && languageTagPattern.test(tag) ? tag : undefined;
+}
+
+async function postMessage(
+  dependencies: WebServerDependencies,
+  channel: string,
+  request: IncomingMessage,
+  response: ServerResponse,
+): Promise<void> {
+  const { pipeline } = dependencies;
+  const imageLimit = pipeline.settings.IMAGE_MAX_BYTES;
+  // Oversized images must still reach the user as a localized reply, so the body may be a few times the image limit
+  // (base64 adds a third); anything larger is refused outright.
+  const body = await readMessageBody(request, Math.min(4 * imageLimit + 1024 * 1024, 256 * 1024 * 1024));
+  const clientMessageId = body.clientMessageId ?? randomUUID();
+  if (!clientMessageIdPattern.test(clientMessageId))
+    throw new BadWebRequestError('clientMessageId must be 1–80 of A-Z a-z 0-9 - _');
+  const attachments = [];
+  if (body.image !== undefined) {
+    const size = body.image.bytes.byteLength;
+    const uploadKey = size > imageLimit ? 'too-large' : await pipeline.uploads.park(body.image.bytes);
+    attachments.push({
+      kind: 'upload' as const,
+      uploadKey,
+      size,
+      ...(body.image.fileName === undefined ? {} : { fileName: body.image.fileName }),
+      ...(body.image.mediaType === undefined ? {} : { mediaType: body.image.mediaType }),
+    });
+  }
+  const languageHint =
+    body.language !== undefined && languageTagPattern.test(body.language) ? body.language : preferredLanguage(request);
+  const result = await receiveMessage(pipeline, {
+    platform: 'web',
+    platformMessageId: `${channel}.${clientMessageId}`,
+    channelKey: channelKeyFor('web', channel),
+    replyTarget: { channel },
+    user: { id: 'web-user', name: 'Web user' },
+    text: body.text,
+    attachments,
+    ...(languageHint === undefined ? {} : { languageHint }),
+    adapterInstance: dependencies.adapterInstance,
+  });
+  if (result.duplicate) sendJson(response, 200, { requestId: result.requestId, duplicate: true });
+  else sendJson(response, 202, { requestId: result.requestId });
+}
+
+async function route(
+  dependencies: WebServerDependencies,
+  request: IncomingMessage,
+  response: ServerResponse,
+): Promise<void> {
+  const { pipeline, hub } = dependencies;
+  const url = new URL(request.url ?? '/', 'http://localhost');
+  const method = request.method ?? 'GET';
+  const path = url.pathname;
+
+  if (method === 'GET' && path === '/healthz') return sendJson(response, 200, { ok: true });
+  if (method === 'GET' && path === '/readyz') {
+    const ready = await pipeline.redis.ping().then(
+      () => true,
+      () => false,
+    );
+    return sendJson(response, ready ? 200 : 503, { ready });
+  }
+  if (method === 'GET' && path === '/metrics' && dependencies.metrics !== undefined) {
+    response.writeHead(200, { 'content-type': dependencies.metrics.contentType });
+    response.end(await dependencies.metrics.metrics());
+    return;
+  }
+  if (method === 'GET' && path === '/api/info') {
+    const info = await dependencies.modelInfo.read();
+    const defaultLanguage = dependencies.defaultLanguage ?? 'zh-CN';
+    const demo = info?.demo ?? false;
+    return sendJson(response, 200, {
+      demo,
+      modelId: info?.modelId ?? null,
+      defaultLanguage,
+      ...(demo ? { banner: t(preferredLanguage(request) ?? defaultLanguage, 'demo.banner') } : {}),
+    });
+  }
+  if (method === 'GET' && path === '/api/strings') {
+    const requested = url.searchParams.get('language') ?? '';
+    const language = languageTagPattern.test(requested)
+      ? requested
+      : (preferredLanguage(request) ?? dependencies.defaultLanguage ?? 'zh-CN');
+    return sendJson(response, 200, webStrings(language));
+  }
+  const image = /^\/api\/images\/([0-9a-f]{64})$/.exec(path);
+  if (method === 'GET' && image?.[1] !== undefined) {
+    const bytes = await pipeline.images.get(image[1]);
+    if (bytes === undefined) return sendJson(response, 404, { error: 'not_found' });
+    response.writeHead(200, { 'content-type': 'image/jpeg', 'cache-control': 'private, max-age=86400' });
+    response.end(bytes);
+    return;
+  }
+  const channelRoute = /^\/api\/channels\/([^/]+)\/(messages|events|reset|history)$/.exec(path);
+  if (channelRoute !== null) {
+    const channel = decodeURIComponent(channelRoute[1] ?? '');
+    const action = channelRoute[2];
+    if (!channelPattern.test(channel))
+      return sendJson(response, 400, { error: 'bad_request', message: 'bad channel name' });
+    if (method === 'POST' && action === 'messages') return await postMessage(dependencies, channel, request, response);
+    if (method === 'GET' && action === 'events') return hub.subscribe(channel, response);
+    if (method === 'POST' && action === 'reset') {
+      // Reset goes through the channel's line like any message, so it cannot overtake a question still being answered.
+      const result = await receiveMessage(pipeline, {
+        platform: 'web',
+        platformMessageId: `${channel}.reset-${randomUUID()}`,
+        channelKey: channelKeyFor('web', channel),
+        replyTarget: { channel },
+        user: { id: 'web-user', name: 'Web user' },
+        text: '/reset',
+        attachments: [],
+        ...(preferredLanguage(request) === undefined ? {} : { languageHint: preferredLanguage(request) as string }),
+        adapterInstance: dependencies.adapterInstance,
+      });
+      return sendJson(response, 202, { requestId: result.requestId });
+    }
+    if (method === 'GET' && action === 'history') {
+      return sendJson(response, 200, { turns: await pipeline.contexts.load(channelKeyFor('web', channel)) });
+    }
+    return sendJson(response, 405, { error: 'method_not_allowed' });
+  }
+  if (method === 'GET' && !path.startsWith('/api/') && (await serveStaticFile(path, response))) return;
+  sendJson(response, 404, { error: 'not_found' });
+}
+
+/** Creates the web chat's HTTP server (not yet listening). */
+export function createWebServer(dependencies: WebServerDependencies): Server {
+  return createServer((request, response) => {
+    route(dependencies, request, response).catch((error: unknown) => {
+      if (response.headersSent) {
+        response.end();
+        return;
+      }
+      if (error instanceof BadWebRequestError) {
+        sendJson(response, 400, { error: 'bad_request', message: error.message });
+      } else if (error instanceof WebBodyTooLargeError) {
+        const language = preferredLanguage(request) ?? dependencies.defaultLanguage ?? 'zh-CN';
+        sendJson(response, 413, { error: 'image_too_large', message: errorMessage(language, 'image_too_large') });
+      } else {
+        dependencies.pipeline.logger.error({ error: String(error), url: request.url }, 'web request failed');
+        sendJson(response, 500, { error: 'internal' });
+      }
+    });
+  });
+}

@@ -1,0 +1,98 @@
+import { randomUUID } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import type { Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { ChatReply } from '../../src/contracts/chat-reply.ts';
+import { createMetricsRegistry } from '../../src/observability/metrics.ts';
+import { startDeliveryWorker } from '../../src/pipeline/delivery-worker.ts';
+import { startIngestWorker } from '../../src/pipeline/ingest-worker.ts';
+import type { PipelineContext } from '../../src/pipeline/pipeline-context.ts';
+import { type ProgressListener, startProgressListener } from '../../src/pipeline/progress-listener.ts';
+import { renderReply } from '../../src/pipeline/render-reply.ts';
+import { ModelInfoStore } from '../../src/store/model-info-store.ts';
+import { ChannelHub } from './channel-hub.ts';
+import { createWebServer } from './server.ts';
+
+/** Options of the web chat adapter. */
+export interface WebAdapterOptions {
+  port: number;
+  /** @defaultValue '127.0.0.1' */
+  host?: string;
+  /** A dedicated connection for the progress listener (QueueEvents blocks on it); closed with the adapter. */
+  eventsConnection: Redis;
+  defaultLanguage?: 'zh-CN' | 'zh-TW' | 'en';
+  /** @defaultValue a random `web-<uuid>` */
+  adapterInstance?: string;
+}
+
+/** A running web chat adapter. */
+export interface WebAdapter {
+  readonly url: string;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+/** The JSON an SSE `reply` event carries. */
+export function replyEvent(reply: ChatReply) {
+  return {
+    requestId: reply.requestId,
+    text: renderReply(reply),
+    language: reply.language,
+    finishReason: reply.finishReason,
+    ...(reply.error === undefined ? {} : { error: reply.error }),
+  };
+}
+
+/**
+ * Starts the local web chat: the HTTP server (API + page), its ingest worker (uploads arrive with the message), its
+ * delivery worker on `replies-web` (replies go to the channel's event streams) and its progress listener. Replies
+ * reach the streams held by this process: run one web adapter per deployment.
+ */
+export async function startWebAdapter(pipeline: PipelineContext, options: WebAdapterOptions): Promise<WebAdapter> {
+  const adapterInstance = options.adapterInstance ?? `web-${randomUUID()}`;
+  const hub = new ChannelHub();
+  const channelOf = (channelKey: string) => channelKey.slice('web:'.length);
+  const listener: ProgressListener = await startProgressListener(
+    options.eventsConnection,
+    pipeline.settings.QUEUE_PREFIX,
+    adapterInstance,
+    (progress) =>
+      hub.send(channelOf(progress.channelKey), 'progress', { requestId: progress.requestId, text: progress.text }),
+  );
+  const workers: Worker[] = [
+    startIngestWorker(pipeline, {}),
+    startDeliveryWorker(pipeline, 'web', async (reply) => {
+      const channel = reply.replyTarget['channel'];
+      if (channel !== undefined) hub.send(channel, 'reply', replyEvent(reply));
+    }),
+  ];
+  const server = createWebServer({
+    pipeline,
+    hub,
+    modelInfo: new ModelInfoStore(pipeline.redis, pipeline.settings.QUEUE_PREFIX),
+    adapterInstance,
+    ...(options.defaultLanguage === undefined ? {} : { defaultLanguage: options.defaultLanguage }),
+    metrics: createMetricsRegistry([
+      pipeline.queues.ingest,
+      pipeline.queues.requests,
+      pipeline.queues.repliesQueue('web'),
+    ]),
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host ?? '127.0.0.1', () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  const host = options.host ?? '127.0.0.1';
+  return {
+    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    port,
+    async close() {
+      hub.close();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await Promise.all(workers.map((worker) => worker.close()));
+      await listener.close();
+    },
+  };
+}

@@ -1,0 +1,39 @@
+import { Argument, Command } from 'commander';
+
+/** `ziya-visual-bot adapter <web|discord|lark>`: one platform adapter process on the shared Redis. */
+export const command = new Command('adapter')
+  .description('run a platform adapter: receives messages, ingests images, delivers replies (needs REDIS_URL)')
+  .addArgument(new Argument('<platform>', 'the platform').choices(['web', 'discord', 'lark']))
+  .action(async (platform: 'web' | 'discord' | 'lark') => {
+    const { loadConfigOrExit } = await import('../../src/config/load-config-or-exit.ts');
+    const { createLogger } = await import('../../src/observability/logger.ts');
+    const config = loadConfigOrExit();
+    const logger = createLogger(config.LOG_LEVEL, `adapter-${platform}`);
+    if (platform !== 'web') {
+      logger.error(`the ${platform} adapter is not available yet in this version; use \`adapter web\` or \`start\``);
+      process.exitCode = 2;
+      return;
+    }
+    if (config.REDIS_URL === undefined) {
+      throw new Error(
+        'adapter: REDIS_URL is unset. An adapter shares Redis with the workers; `start` runs everything in one process instead.',
+      );
+    }
+    const { createRedisConnection } = await import('../../src/redis/redis-connection.ts');
+    const { createPipelineContext } = await import('../../src/pipeline/pipeline-context.ts');
+    const { onShutdownSignal } = await import('../../src/pipeline/on-shutdown-signal.ts');
+    const { startWebAdapter } = await import('../../adapters/web/web-adapter.ts');
+    const redis = createRedisConnection(config.REDIS_URL);
+    const pipeline = createPipelineContext(redis, config, logger);
+    const web = await startWebAdapter(pipeline, {
+      port: config.WEB_PORT,
+      host: config.WEB_HOST,
+      eventsConnection: createRedisConnection(config.REDIS_URL),
+    });
+    logger.info({ url: web.url }, 'web chat adapter listening');
+    onShutdownSignal(logger, async () => {
+      await web.close();
+      await pipeline.queues.close();
+      await redis.quit();
+    });
+  });

@@ -1,0 +1,43 @@
+import { Command } from 'commander';
+
+/**
+ * `ziya-visual-bot start` (what `npm start` runs): everything in one process — a private redis-server when
+ * REDIS_URL is unset, the demo model when MODEL_DIR is unset, ingest, a model worker, delivery and the web chat.
+ */
+export const command = new Command('start')
+  .description('run everything in one process with the local web chat (private Redis and a demo model when unset)')
+  .action(async () => {
+    const { loadConfigOrExit } = await import('../../src/config/load-config-or-exit.ts');
+    const { createLogger } = await import('../../src/observability/logger.ts');
+    const { createRedisConnection } = await import('../../src/redis/redis-connection.ts');
+    const { startPrivateRedisServer } = await import('../../src/redis/private-redis-server.ts');
+    const { createPipelineContext } = await import('../../src/pipeline/pipeline-context.ts');
+    const { onShutdownSignal } = await import('../../src/pipeline/on-shutdown-signal.ts');
+    const { loadChatModel } = await import('../../workers/process/load-chat-model.ts');
+    const { startModelWorker } = await import('../../workers/model-worker.ts');
+    const { startWebAdapter } = await import('../../adapters/web/web-adapter.ts');
+    const config = loadConfigOrExit();
+    const logger = createLogger(config.LOG_LEVEL, 'start');
+    const privateRedis = config.REDIS_URL === undefined ? await startPrivateRedisServer() : undefined;
+    if (privateRedis !== undefined)
+      logger.info({ url: privateRedis.url }, 'REDIS_URL unset: started a private redis-server');
+    const redisUrl = config.REDIS_URL ?? privateRedis?.url ?? '';
+    const redis = createRedisConnection(redisUrl);
+    const pipeline = createPipelineContext(redis, config, logger);
+    const model = await loadChatModel(config, pipeline.embeddings, logger);
+    const worker = startModelWorker(pipeline, model);
+    const web = await startWebAdapter(pipeline, {
+      port: config.WEB_PORT,
+      host: config.WEB_HOST,
+      eventsConnection: createRedisConnection(redisUrl),
+    });
+    logger.info({ url: web.url, modelId: model.modelId, demo: model.demo }, `web chat ready at ${web.url}`);
+    onShutdownSignal(logger, async () => {
+      await web.close();
+      await worker.close();
+      await model.close();
+      await pipeline.queues.close();
+      await redis.quit();
+      await privateRedis?.stop();
+    });
+  });

@@ -1,0 +1,34 @@
+import { Command } from 'commander';
+
+/** `ziya-visual-bot worker`: one model worker process (one per GPU) on the shared Redis. */
+export const command = new Command('worker')
+  .description(
+    'run a model worker: takes requests from the queue, generates answers, enqueues replies (needs REDIS_URL)',
+  )
+  .action(async () => {
+    const { loadConfigOrExit } = await import('../../src/config/load-config-or-exit.ts');
+    const { createLogger } = await import('../../src/observability/logger.ts');
+    const { createRedisConnection } = await import('../../src/redis/redis-connection.ts');
+    const { createPipelineContext } = await import('../../src/pipeline/pipeline-context.ts');
+    const { onShutdownSignal } = await import('../../src/pipeline/on-shutdown-signal.ts');
+    const { loadChatModel } = await import('../../workers/process/load-chat-model.ts');
+    const { startModelWorker } = await import('../../workers/model-worker.ts');
+    const config = loadConfigOrExit();
+    const logger = createLogger(config.LOG_LEVEL, 'worker');
+    if (config.REDIS_URL === undefined) {
+      throw new Error(
+        'worker: REDIS_URL is unset. A worker shares Redis with the adapters; `start` runs everything in one process instead.',
+      );
+    }
+    const redis = createRedisConnection(config.REDIS_URL);
+    const pipeline = createPipelineContext(redis, config, logger);
+    const model = await loadChatModel(config, pipeline.embeddings, logger);
+    const worker = startModelWorker(pipeline, model);
+    logger.info({ pid: process.pid, concurrency: config.WORKER_CONCURRENCY }, 'model worker started');
+    onShutdownSignal(logger, async () => {
+      await worker.close();
+      await model.close();
+      await pipeline.queues.close();
+      await redis.quit();
+    });
+  });

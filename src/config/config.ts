@@ -1,0 +1,107 @@
+import { existsSync } from 'node:fs';
+import { config as loadDotenv } from 'dotenv';
+import { z } from 'zod';
+import { ConfigError } from './config-error.ts';
+
+const integer = (minimum: number) => z.coerce.number().int().min(minimum);
+const optionalText = z
+  .string()
+  .optional()
+  .transform((value) => (value === undefined || value.trim() === '' ? undefined : value.trim()));
+const list = z
+  .string()
+  .optional()
+  .transform((value) =>
+    (value ?? '')
+      .split(',')
+      .map((item) => item.trim())
+      .filter((item) => item !== ''),
+  );
+
+/** Every environment variable the bot reads, with its default. Names match design §7. */
+const environmentSchema = z.object({
+  /** Redis to use; when unset, `start` launches a private redis-server. */
+  REDIS_URL: optionalText,
+  /** BullMQ prefix and key prefix; hash-tagged so every key lands in one Redis Cluster slot. @defaultValue `{zvb}` */
+  QUEUE_PREFIX: z.string().min(1).default('{zvb}'),
+  /** Model directory; when unset, `start` builds the tiny demo model once into the cache dir. */
+  MODEL_DIR: optionalText,
+  /** onnxruntime execution provider. @defaultValue `cpu` */
+  EXECUTION_PROVIDER: z.enum(['cpu', 'cuda']).default('cpu'),
+  /** onnxruntime intra-op threads per worker process on CPU. @defaultValue onnxruntime's choice (all cores) */
+  MODEL_THREADS: z.coerce.number().int().min(1).optional(),
+  /** Where `start` keeps the demo model. @defaultValue `.cache/ziya-visual-bot` */
+  CACHE_DIR: z.string().min(1).default('.cache/ziya-visual-bot'),
+  /** Port of the local web chat. @defaultValue 8080 */
+  WEB_PORT: integer(0).max(65535).default(8080),
+  /** Address the web chat listens on. @defaultValue `127.0.0.1` */
+  WEB_HOST: z.string().min(1).default('127.0.0.1'),
+  DISCORD_TOKEN: optionalText,
+  DISCORD_API_URL: optionalText,
+  LARK_APP_ID: optionalText,
+  LARK_APP_SECRET: optionalText,
+  LARK_DOMAIN: z.string().min(1).default('feishu'),
+  LARK_MODE: z.enum(['ws', 'webhook']).default('ws'),
+  LARK_ENCRYPT_KEY: optionalText,
+  LARK_VERIFICATION_TOKEN: optionalText,
+  /** Comma-separated channel ids the bot answers in; empty = everywhere. */
+  ALLOWED_CHANNELS: list,
+  /** Comma-separated user ids the bot answers; empty = everyone. */
+  ALLOWED_USERS: list,
+  /** Seconds a channel's conversation is kept after its last message. @defaultValue 86400 */
+  CONTEXT_TTL_SECONDS: integer(1).default(86_400),
+  /** Most turns (user + assistant) kept per channel. @defaultValue 20 */
+  CONTEXT_MAX_TURNS: integer(0).default(20),
+  /** Rough token budget of the kept turns (characters / 2 for Latin text, 1 per CJK character). @defaultValue 1024 */
+  CONTEXT_MAX_TOKENS: integer(0).default(1024),
+  /** Largest image file accepted, in bytes. @defaultValue 20 MiB */
+  IMAGE_MAX_BYTES: integer(1).default(20 * 1024 * 1024),
+  /** Largest width × height accepted (checked from the header, before decoding). @defaultValue 40000000 */
+  IMAGE_MAX_PIXELS: integer(1).default(40_000_000),
+  /** Seconds normalized images (and their cached embeddings) are kept. @defaultValue 86400 */
+  IMAGE_TTL_SECONDS: integer(1).default(86_400),
+  /** Longest message text accepted, in characters. @defaultValue 4000 */
+  TEXT_MAX_CHARACTERS: integer(1).default(4000),
+  /** Most new tokens per answer. @defaultValue 128 */
+  MAX_NEW_TOKENS: integer(1).default(128),
+  /** Longest one answer may take before it is stopped and answered with the `timeout` error. @defaultValue 120000 */
+  GENERATION_TIMEOUT_MS: integer(1000).default(120_000),
+  /** Requests one worker process generates at once (different channels). @defaultValue 1 */
+  WORKER_CONCURRENCY: integer(1).default(1),
+  /** Milliseconds a worker's job lock lasts (renewed at half) before another worker may take the job over. @defaultValue 30000 */
+  JOB_LOCK_MS: integer(1000).default(30_000),
+  /** Seconds a platform message id is remembered to drop redeliveries (Lark redelivers for ~7 h). @defaultValue 28800 */
+  DEDUPLICATION_TTL_SECONDS: integer(28_800).default(28_800),
+  /** Minimum milliseconds between two streamed partial-answer updates. @defaultValue 300 */
+  PROGRESS_INTERVAL_MS: integer(300).default(300),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+/** The validated configuration. */
+export type Config = z.output<typeof environmentSchema>;
+
+/** Options for {@link loadConfig}. */
+export interface LoadConfigOptions {
+  /** Read `.env` (when present) into `process.env` first. @defaultValue true when `environment` is `process.env` */
+  readDotenv?: boolean;
+}
+
+/** Reads and validates the configuration from the environment; throws {@link ConfigError} naming the variable. */
+export function loadConfig(
+  environment: Record<string, string | undefined> = process.env,
+  options: LoadConfigOptions = {},
+): Config {
+  const readDotenv = options.readDotenv ?? environment === process.env;
+  if (readDotenv && existsSync('.env')) loadDotenv({ path: '.env', quiet: true });
+  const result = environmentSchema.safeParse(environment);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    const variable = String(issue?.path[0] ?? 'environment');
+    const value = environment[variable];
+    throw new ConfigError(
+      variable,
+      `is invalid (${issue?.message ?? 'unknown problem'})${value === undefined ? '' : `: got ${JSON.stringify(value)}`}`,
+    );
+  }
+  return result.data;
+}

@@ -1,0 +1,262 @@
+import { type Job, UnrecoverableError } from 'bullmq';
+import { type DrainJob, drainJobSchema, type Progress } from '../contracts/channel-entry.ts';
+import { type ChatReply, type ReplyError, replyErrorSchema } from '../contracts/chat-reply.ts';
+import type { ChatRequest } from '../contracts/chat-request.ts';
+import { parseContract } from '../contracts/contract-error.ts';
+import { t } from '../i18n/catalog.ts';
+import { chooseReplyLanguage, type ReplyLanguageChoice } from '../language/choose-reply-language.ts';
+import { detectLanguage } from '../language/detect-language.ts';
+import { toTraditional } from '../language/to-traditional.ts';
+import type { ChatModel, ChatModelResult, ChatTurn } from '../model/chat-model.ts';
+import type { ContextTurn } from '../store/context-turn.ts';
+import { parseCommand } from '../text/parse-command.ts';
+import type { PipelineContext } from './pipeline-context.ts';
+import { ProgressThrottle } from './throttle-progress.ts';
+
+/** Tuning of the drain loop. */
+export interface DrainOptions {
+  /** Generation attempts of one request (counting worker crashes) before it is answered with an error. @defaultValue 3 */
+  maxAttempts?: number;
+  /** A head whose ingest has not finished after this long is dropped (its ingest died). @defaultValue 600000 */
+  staleEntryMs?: number;
+  /** This worker's name, sent with progress. @defaultValue `worker-<pid>` */
+  workerName?: string;
+  /** True once the worker is shutting down: the current answer is finished, the rest of the line handed on. */
+  shouldStop?: () => boolean;
+}
+
+/** What one drain job did. */
+export interface DrainResult {
+  answered: string[];
+}
+
+const drainDefaults = { maxAttempts: 3, staleEntryMs: 600_000 } as const satisfies Pick<
+  Required<DrainOptions>,
+  'maxAttempts' | 'staleEntryMs'
+>;
+
+/** The reply error key of a bad-input error (an UnrecoverableError or an error carrying a `key`), else undefined. */
+function inputErrorKey(error: unknown): ReplyError | undefined {
+  if (!(error instanceof Error)) return undefined;
+  const key = 'key' in error ? replyErrorSchema.safeParse(error.key) : undefined;
+  if (key?.success) return key.data;
+  return error instanceof UnrecoverableError || error.name.endsWith('InputError') ? 'image_unreadable' : undefined;
+}
+
+function lastLanguage(turns: readonly ContextTurn[]): ContextTurn['language'] | undefined {
+  return turns.at(-1)?.language;
+}
+
+function currentImage(turns: readonly ContextTurn[]): string | undefined {
+  for (let index = turns.length - 1; index >= 0; index -= 1) {
+    const sha256 = turns[index]?.imageSha256;
+    if (sha256 !== undefined) return sha256;
+  }
+  return undefined;
+}
+
+function replyFor(
+  request: ChatRequest,
+  choice: ReplyLanguageChoice,
+  fields: Pick<ChatReply, 'text' | 'finishReason'> & { error?: ReplyError },
+): ChatReply {
+  return {
+    version: 1,
+    requestId: request.id,
+    platform: request.platform,
+    replyTarget: request.replyTarget,
+    language: choice.language,
+    ...fields,
+    ...(choice.noteKey === undefined || fields.error !== undefined
+      ? {}
+      : {
+          noteKey: choice.noteKey,
+          ...(choice.noteLanguage === undefined ? {} : { noteLanguage: choice.noteLanguage }),
+        }),
+  };
+}
+
+/** Answers one request of the channel (the head of its line); never runs two of one channel at once. */
+async function answerRequest(
+  pipeline: PipelineContext,
+  model: ChatModel,
+  job: Job,
+  request: ChatRequest,
+  rejection: ReplyError | undefined,
+  options: Required<DrainOptions>,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  const { contexts, images, settings } = pipeline;
+  // The attempt is counted up front (one round trip with the context read); only the model path looks at it.
+  const [turns, attempt] = await Promise.all([
+    contexts.load(request.channelKey),
+    pipeline.line.countAttempt(request.id),
+  ]);
+  const question = request.text.trim();
+  const detected = question === '' ? undefined : detectLanguage(question);
+  const choice = chooseReplyLanguage({
+    detected,
+    channelLast: lastLanguage(turns),
+    platformHint: request.languageHint,
+  });
+  const { language } = choice;
+  const logger = pipeline.logger.child({ requestId: request.id, channelKey: request.channelKey });
+
+  if (rejection !== undefined) {
+    await pipeline.queues.addReply(replyFor(request, choice, { text: '', finishReason: 'error', error: rejection }));
+    return;
+  }
+  const command = parseCommand(question);
+  if (command !== undefined) {
+    if (command.kind === 'reset') await contexts.reset(request.channelKey);
+    const text = t(language, command.kind === 'reset' ? 'reset.done' : 'help.text');
+    await pipeline.queues.addReply(replyFor(request, { language }, { text, finishReason: 'stop' }));
+    return;
+  }
+  if (attempt > options.maxAttempts) {
+    logger.error({ attempt }, 'giving up on a request that failed every attempt');
+    await pipeline.queues.addReply(
+      replyFor(request, choice, { text: '', finishReason: 'error', error: 'model_unavailable' }),
+    );
+    return;
+  }
+
+  // Ziya's demo starts a new history when the picture changes: turns about an earlier picture are left out.
+  const ownImage = request.images[0];
+  const channelImage = currentImage(turns);
+  const imageSha256 = ownImage?.sha256 ?? channelImage;
+  const imageBytes = imageSha256 === undefined ? undefined : await images.get(imageSha256);
+  if (ownImage !== undefined && imageBytes === undefined) {
+    await pipeline.queues.addReply(
+      replyFor(request, choice, { text: '', finishReason: 'error', error: 'image_unreadable' }),
+    );
+    return;
+  }
+  const history: ChatTurn[] =
+    ownImage !== undefined && ownImage.sha256 !== channelImage
+      ? []
+      : turns.map((turn) => ({
+          requestId: turn.requestId,
+          role: turn.role,
+          text: turn.text,
+          ...(turn.imageSha256 === undefined ? {} : { imageSha256: turn.imageSha256 }),
+        }));
+
+  const shown = (text: string) => (language === 'zh-TW' ? toTraditional(text) : text);
+  const throttle = new ProgressThrottle<string>(settings.PROGRESS_INTERVAL_MS, async (text) => {
+    const progress: Progress = {
+      version: 1,
+      requestId: request.id,
+      platform: request.platform,
+      channelKey: request.channelKey,
+      adapterInstance: request.adapterInstance,
+      worker: options.workerName,
+      text: shown(text),
+    };
+    await job.updateProgress(progress);
+  });
+  const timeout = AbortSignal.timeout(settings.GENERATION_TIMEOUT_MS);
+  const generationSignal = signal === undefined ? timeout : AbortSignal.any([signal, timeout]);
+  let result: ChatModelResult;
+  try {
+    result = await model.answer({
+      requestId: request.id,
+      ...(imageSha256 !== undefined && imageBytes !== undefined
+        ? { image: { sha256: imageSha256, bytes: imageBytes } }
+        : {}),
+      history,
+      question,
+      language,
+      instruction: t(language, 'instruction.answer_in_language'),
+      generation: { maxNewTokens: settings.MAX_NEW_TOKENS },
+      signal: generationSignal,
+      onText: (textSoFar) => throttle.offer(textSoFar),
+    });
+  } catch (error) {
+    await throttle.stop();
+    const inputError = inputErrorKey(error);
+    if (inputError !== undefined) {
+      logger.warn({ error: (error as Error).message }, 'the model refused the input');
+      await pipeline.queues.addReply(replyFor(request, choice, { text: '', finishReason: 'error', error: inputError }));
+      return;
+    }
+    throw error; // transient: the drain job is retried with backoff and this request stays at the head
+  }
+  await throttle.stop();
+  if (result.finishReason === 'aborted') {
+    if (!timeout.aborted) throw new Error('generation aborted: the worker is shutting down'); // retried elsewhere
+    logger.warn({ timeoutMs: settings.GENERATION_TIMEOUT_MS }, 'generation timed out');
+    await pipeline.queues.addReply(replyFor(request, choice, { text: '', finishReason: 'error', error: 'timeout' }));
+    return;
+  }
+  const answer = shown(result.text);
+  const at = new Date().toISOString();
+  // Both are idempotent by request id, so their order does not matter after a crash: the answered mark comes after.
+  const appended = contexts.append(request.channelKey, request.id, [
+    {
+      requestId: request.id,
+      role: 'user',
+      text: question,
+      ...(imageSha256 === undefined || imageBytes === undefined ? {} : { imageSha256 }),
+      language,
+      at,
+    },
+    { requestId: request.id, role: 'assistant', text: answer, language, at },
+  ]);
+  await Promise.all([
+    appended,
+    pipeline.queues.addReply(replyFor(request, choice, { text: answer, finishReason: result.finishReason })),
+  ]);
+  logger.info(
+    {
+      language,
+      promptTokens: result.promptTokens,
+      generatedTokens: result.generatedTokens,
+      usedCachedEmbedding: result.usedCachedEmbedding,
+      totalMs: Math.round(result.timings.totalMs),
+    },
+    'answered',
+  );
+}
+
+/**
+ * The `requests` processor: answers the channel's line head first, one at a time, removing each only after its
+ * reply is enqueued. A worker killed mid-answer leaves the head in place; the job's lock expires, another worker
+ * takes the job over and answers the same head again (context appends and reply job ids make that idempotent).
+ */
+export function createDrainProcessor(pipeline: PipelineContext, model: ChatModel, options: DrainOptions = {}) {
+  const settings = { ...drainDefaults, workerName: `worker-${process.pid}`, shouldStop: () => false, ...options };
+  return async (job: Job, _token?: string, signal?: AbortSignal): Promise<DrainResult> => {
+    const { channelKey }: DrainJob = parseContract('DrainJob', drainJobSchema, job.data);
+    const answered: string[] = [];
+    for (;;) {
+      if (signal?.aborted) throw new Error('drain aborted');
+      const head = await pipeline.line.peek(channelKey);
+      if (head === undefined) return { answered };
+      const { entry } = head;
+      if (head.answered) {
+        await pipeline.line.leave(channelKey, head.requestId); // a redelivery of an answered request
+        continue;
+      }
+      if (entry === undefined) {
+        // Still in ingest: the ingest worker adds a drain job when it is done. A head whose ingest died long ago
+        // would block the channel forever, so it is dropped.
+        if (Date.now() - head.joinedAt > settings.staleEntryMs) {
+          pipeline.logger.warn({ requestId: head.requestId }, 'dropping a request whose ingest never finished');
+          await pipeline.line.leave(channelKey, head.requestId);
+          continue;
+        }
+        return { answered };
+      }
+      await answerRequest(pipeline, model, job, entry.request, entry.rejection, settings, signal);
+      await pipeline.line.finish(channelKey, head.requestId);
+      answered.push(head.requestId);
+      if (settings.shouldStop() && (await pipeline.line.length(channelKey)) > 0) {
+        // Shutting down: hand the rest of the line to a follow-up drain job (kept by `keepLastIfActive` and started
+        // when this one completes) instead of answering it here.
+        await pipeline.queues.addDrain(channelKey);
+        return { answered };
+      }
+    }
+  };
+}

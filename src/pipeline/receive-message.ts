@@ -1,0 +1,63 @@
+import type { IngestAttachment, IngestJob } from '../contracts/ingest-job.ts';
+import { type Platform, requestIdFor } from '../contracts/platform.ts';
+import { ingestMessage } from './ingest-processor.ts';
+import type { PipelineContext } from './pipeline-context.ts';
+
+/** A message as an adapter decoded it, before anything is stored. */
+export interface ReceivedMessage {
+  platform: Platform;
+  platformMessageId: string;
+  channelKey: string;
+  replyTarget: Record<string, string>;
+  user: { id: string; name: string };
+  text: string;
+  attachments: IngestAttachment[];
+  languageHint?: string;
+  adapterInstance: string;
+  receivedAt?: Date;
+}
+
+/** What became of a received message. */
+export interface ReceiveResult {
+  requestId: string;
+  /** True when this platform message was received before (a redelivery): nothing was enqueued. */
+  duplicate: boolean;
+}
+
+/**
+ * Accepts a message once: `SET NX` on its request id (TTL ≥ 8 h, shared by every adapter replica), a place in its
+ * channel's line, and an `ingest` job when it has attachments. Returns fast: downloads happen in the ingest worker.
+ */
+export async function receiveMessage(pipeline: PipelineContext, message: ReceivedMessage): Promise<ReceiveResult> {
+  const requestId = requestIdFor(message.platform, message.platformMessageId);
+  if (!(await pipeline.receipts.markReceived(requestId))) {
+    pipeline.logger.info({ requestId }, 'duplicate message dropped');
+    return { requestId, duplicate: true };
+  }
+  try {
+    await pipeline.line.join(message.channelKey, requestId);
+    const job: IngestJob = {
+      version: 1,
+      id: requestId,
+      platform: message.platform,
+      channelKey: message.channelKey,
+      replyTarget: message.replyTarget,
+      user: message.user,
+      text: message.text,
+      attachments: message.attachments,
+      ...(message.languageHint === undefined ? {} : { languageHint: message.languageHint }),
+      receivedAt: (message.receivedAt ?? new Date()).toISOString(),
+      adapterInstance: message.adapterInstance,
+    };
+    // Ingest exists to download and validate images; a text-only message is validated here and goes straight to
+    // its channel's line (one queue hop less).
+    if (job.attachments.length === 0) await ingestMessage(pipeline, {}, job);
+    else await pipeline.queues.addIngest(job);
+  } catch (error) {
+    // Not enqueued: forget the receipt so the platform's redelivery (or the user's retry) gets through.
+    await pipeline.line.leave(message.channelKey, requestId).catch(() => {});
+    await pipeline.receipts.forget(requestId).catch(() => {});
+    throw error;
+  }
+  return { requestId, duplicate: false };
+}

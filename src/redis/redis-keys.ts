@@ -1,0 +1,48 @@
+/** Names of the bot's own Redis keys, all under the configured prefix (design §3). */
+export class RedisKeys {
+  constructor(readonly prefix: string) {}
+  /** Normalized image bytes. */
+  image(sha256: string): string {
+    return `${this.prefix}:img:${sha256}`;
+  }
+  /** Raw upload bytes parked for the ingest worker. */
+  upload(uploadKey: string): string {
+    return `${this.prefix}:upload:${uploadKey}`;
+  }
+  /** The channel's conversation turns (a list of JSON turns). */
+  context(channelKey: string): string {
+    return `${this.prefix}:ctx:${channelKey}`;
+  }
+  /** Request ids already appended to the channel's conversation. */
+  contextRequestIds(channelKey: string): string {
+    return `${this.prefix}:ctx-ids:${channelKey}`;
+  }
+  /** Cached projected image vectors. */
+  embedding(modelId: string, sha256: string): string {
+    return `${this.prefix}:emb:${modelId}:${sha256}`;
+  }
+  /** Receipt of a platform message (drops redeliveries). */
+  received(requestId: string): string {
+    return `${this.prefix}:seen:${requestId}`;
+  }
+  /** The channel's line: request ids in arrival order, the head being answered. */
+  line(channelKey: string): string {
+    return `${this.prefix}:line:${channelKey}`;
+  }
+  /** When each request joined its channel's line (ms), for spotting entries whose ingest died. */
+  lineJoinedAt(channelKey: string): string {
+    return `${this.prefix}:line-at:${channelKey}`;
+  }
+  /** A validated request waiting in its channel's line. */
+  entry(requestId: string): string {
+    return `${this.prefix}:req:${requestId}`;
+  }
+  /** Marks a request answered (its reply enqueued): a redelivered request is skipped. */
+  answered(requestId: string): string {
+    return `${this.prefix}:done:${requestId}`;
+  }
+  /** How many times generation of a request was started (a poison request is dropped after a few). */
+  attempts(requestId: string): string {
+    return `${this.prefix}:tries:${requestId}`;
+  }
+}

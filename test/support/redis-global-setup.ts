@@ -1,0 +1,45 @@
+import { Redis } from 'ioredis';
+import type { TestProject } from 'vitest/node';
+import { startPrivateRedisServer } from '../../src/redis/private-redis-server.ts';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    /** The Redis every test file uses (with its own random prefix). */
+    redisUrl: string;
+  }
+}
+
+async function answers(url: string): Promise<boolean> {
+  const probe = new Redis(url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    connectTimeout: 500,
+  });
+  probe.on('error', () => {});
+  try {
+    await probe.connect();
+    return (await probe.ping()) === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    probe.disconnect();
+  }
+}
+
+/** Provides `redisUrl`: REDIS_URL when set, else 127.0.0.1:6379 when it answers, else a private redis-server. */
+export async function setupTestRedis(project: TestProject): Promise<() => Promise<void>> {
+  const fromEnvironment = process.env['REDIS_URL'];
+  if (fromEnvironment) {
+    project.provide('redisUrl', fromEnvironment);
+    return async () => {};
+  }
+  const local = 'redis://127.0.0.1:6379';
+  if (await answers(local)) {
+    project.provide('redisUrl', local);
+    return async () => {};
+  }
+  const server = await startPrivateRedisServer();
+  project.provide('redisUrl', server.url);
+  return async () => await server.stop();
+}

@@ -15,9 +15,9 @@ import { createPipelineContext, type PipelineContext } from '../src/pipeline/pip
 import { receiveMessage } from '../src/pipeline/receive-message.ts';
 import { startPrivateRedisServer } from '../src/redis/private-redis-server.ts';
 import { createRedisConnection } from '../src/redis/redis-connection.ts';
+import { ensureDemoModel } from '../workers/chat/model-directory-cache.ts';
 import { ZiyaChatModel } from '../workers/chat/ziya-chat-model.ts';
 import { startModelWorker } from '../workers/model-worker.ts';
-import { ensureDemoModel } from '../workers/process/ensure-demo-model.ts';
 
 const { values } = parseArgs({
   options: {
@@ -206,7 +206,7 @@ async function redisUrl(): Promise<{ url: string; stop: () => Promise<void> }> {
 }
 
 const redis = await redisUrl();
-const modelDirectory = values.model ?? ensureDemoModel('.cache/ziya-visual-bot', logger);
+const modelDirectory = values.model ?? (await ensureDemoModel((line) => logger.info(line)));
 const tiny = await ZiyaChatModel.load(modelDirectory, { executionProvider: 'cpu', threads: Number(values.threads) });
 // In-process baseline: the same question straight to the model.
 const direct: number[] = [];

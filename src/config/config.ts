@@ -30,8 +30,8 @@ const environmentSchema = z.object({
   EXECUTION_PROVIDER: z.enum(['cpu', 'cuda']).default('cpu'),
   /** onnxruntime intra-op threads per worker process on CPU. @defaultValue onnxruntime's choice (all cores) */
   MODEL_THREADS: z.coerce.number().int().min(1).optional(),
-  /** Where `start` keeps the demo model. @defaultValue `.cache/ziya-visual-bot` */
-  CACHE_DIR: z.string().min(1).default('.cache/ziya-visual-bot'),
+  /** Where `start` keeps the demo model. @defaultValue `$XDG_CACHE_HOME/ziya-visual-bot`, else `.cache/` in the project */
+  CACHE_DIR: z.string().min(1).optional(),
   /** Port of the local web chat. @defaultValue 8080 */
   WEB_PORT: integer(0).max(65535).default(8080),
   /** Address the web chat listens on. @defaultValue `127.0.0.1` */

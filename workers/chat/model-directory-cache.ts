@@ -18,8 +18,8 @@ export function modelCacheRoot(environment: NodeJS.ProcessEnv = process.env): st
 }
 
 /** The random-weight demo model's directory, used when no model directory is given. */
-export function demoModelDirectory(environment: NodeJS.ProcessEnv = process.env): string {
-  return join(modelCacheRoot(environment), 'models', 'tiny-demo');
+export function demoModelDirectory(environment: NodeJS.ProcessEnv = process.env, cacheRoot?: string): string {
+  return join(cacheRoot ?? modelCacheRoot(environment), 'models', 'tiny-demo');
 }
 
 /** A random-weight model to build when it is not there yet. */
@@ -69,4 +69,22 @@ export async function ensureRandomModel(spec: CachedModelSpec): Promise<boolean>
   } finally {
     rmSync(staging, { recursive: true, force: true });
   }
+}
+
+/**
+ * The tiny random-weight demo model (`start` and `ask` use it when no model directory is configured), built once
+ * under `cacheRoot` (default: `modelCacheRoot()`), with progress lines while it builds.
+ */
+export async function ensureDemoModel(log: (line: string) => void, cacheRoot?: string): Promise<string> {
+  const { formatProgress, throttleProgress } = await import('../model/progress.ts');
+  const directory = demoModelDirectory(process.env, cacheRoot);
+  const built = await ensureRandomModel({
+    directory,
+    preset: 'tiny',
+    dtype: 'fp32',
+    requirement: (manifest) => manifest.files.vision !== undefined,
+    onProgress: throttleProgress((event) => log(`building the demo model: ${formatProgress(event)}`)),
+  });
+  if (built) log(`built the tiny demo model in ${directory}`);
+  return directory;
 }

@@ -1,7 +1,11 @@
 import sharp from 'sharp';
-import type { ModelManifest } from '../model/manifest.ts';
 import { ImageRejectedError } from '../../src/images/image-rejected-error.ts';
-import { type SniffedImageFormat, sniffImageFormat, supportedImageFormats } from '../../src/images/sniff-image-format.ts';
+import {
+  type SniffedImageFormat,
+  sniffImageFormat,
+  supportedImageFormats,
+} from '../../src/images/sniff-image-format.ts';
+import type { ModelManifest } from '../model/manifest.ts';
 
 /** Limits and cancellation for {@link preprocessImage}. */
 export interface PreprocessImageOptions {

@@ -50,7 +50,10 @@ async function ask(words: string[], options: AskOptions): Promise<void> {
     image = { sha256: createHash('sha256').update(bytes).digest('hex'), bytes };
   }
 
-  const modelDirectory = options.model ?? process.env['MODEL_DIR'] ?? (await ensureDemoModel(log));
+  const modelDirectory =
+    options.model ??
+    process.env['MODEL_DIR'] ??
+    (await (await import('../chat/model-directory-cache.ts')).ensureDemoModel(log));
   const { readManifest } = await import('../model/manifest.ts');
   const manifest = readManifest(modelDirectory);
   if (image !== undefined) {
@@ -108,20 +111,6 @@ async function ask(words: string[], options: AskOptions): Promise<void> {
     process.off('SIGINT', interrupt);
     await model.close();
   }
-}
-
-async function ensureDemoModel(log: (line: string) => void): Promise<string> {
-  const { demoModelDirectory, ensureRandomModel } = await import('../chat/model-directory-cache.ts');
-  const { formatProgress, throttleProgress } = await import('../model/progress.ts');
-  const directory = demoModelDirectory();
-  const built = await ensureRandomModel({
-    directory,
-    preset: 'tiny',
-    dtype: 'fp32',
-    onProgress: throttleProgress((event) => log(`building the demo model: ${formatProgress(event)}`)),
-  });
-  if (built) log(`built the tiny demo model in ${directory}`);
-  return directory;
 }
 
 /** `ziya-visual-bot ask --image <file> "question"`: one question to the model, the answer streamed to stdout. */

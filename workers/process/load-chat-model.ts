@@ -2,16 +2,16 @@ import type { Config } from '../../src/config/config.ts';
 import { t } from '../../src/i18n/catalog.ts';
 import type { ChatModel, EmbeddingCache } from '../../src/model/chat-model.ts';
 import type { Logger } from '../../src/observability/logger.ts';
+import { ensureDemoModel } from '../chat/model-directory-cache.ts';
 import { ZiyaChatModel } from '../chat/ziya-chat-model.ts';
-import { ensureDemoModel } from './ensure-demo-model.ts';
 
-/** Loads MODEL_DIR, or (when unset) the demo model, built once into CACHE_DIR, with a plain banner in the log. */
+/** Loads MODEL_DIR, or (when unset) the demo model, built once under CACHE_DIR, with a plain banner in the log. */
 export async function loadChatModel(
   config: Pick<Config, 'MODEL_DIR' | 'CACHE_DIR' | 'EXECUTION_PROVIDER' | 'MODEL_THREADS'>,
   embeddingCache: EmbeddingCache,
   logger: Logger,
 ): Promise<ChatModel> {
-  const directory = config.MODEL_DIR ?? ensureDemoModel(config.CACHE_DIR, logger);
+  const directory = config.MODEL_DIR ?? (await ensureDemoModel((line) => logger.info(line), config.CACHE_DIR));
   const model = await ZiyaChatModel.load(directory, {
     executionProvider: config.EXECUTION_PROVIDER,
     embeddingCache,

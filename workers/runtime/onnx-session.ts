@@ -27,11 +27,44 @@ export async function createSession(path: string, options: SessionOptions): Prom
   return ort.InferenceSession.create(path, {
     executionProviders,
     graphOptimizationLevel: 'all',
-    ...(options.threads === undefined ? {} : { intraOpNumThreads: options.threads }),
+    ...(options.threads === undefined ? {} : { intraOpNumThreads: options.threads, interOpNumThreads: 1 }),
   });
 }
 
 /** Makes a tensor over `data` (not copied). */
 export function tensor(type: TensorType, data: ort.Tensor.DataType, dims: readonly number[]): Tensor {
   return new ort.Tensor(type, data as never, dims);
+}
+
+/** Name, element type and shape (numbers or symbolic names) of a graph input or output. */
+export interface ValueDescription {
+  name: string;
+  /** The element type, or undefined for a non-tensor value. */
+  type: string | undefined;
+  shape: ReadonlyArray<number | string>;
+}
+
+/** The declared inputs or outputs of a session. */
+export function describeValues(session: Session, which: 'inputs' | 'outputs'): ValueDescription[] {
+  const metadata = which === 'inputs' ? session.inputMetadata : session.outputMetadata;
+  return metadata.map((value) =>
+    value.isTensor
+      ? { name: value.name, type: value.type, shape: value.shape }
+      : { name: value.name, type: undefined, shape: [] },
+  );
+}
+
+/** Feeds of one run, by input name. */
+export type Feeds = Record<string, Tensor>;
+
+/**
+ * Runs a session. `outputs` names the outputs to fetch; an output given as a tensor is written into that tensor's
+ * memory (pre-allocated output), which lets a KV-cache output share its buffer with the matching input.
+ */
+export async function runSession(
+  session: Session,
+  feeds: Feeds,
+  outputs: Record<string, Tensor | null>,
+): Promise<Record<string, Tensor>> {
+  return session.run(feeds, outputs);
 }

@@ -1,0 +1,177 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { headSize } from '../model/config.ts';
+import { ModelDirectoryError, type ModelManifest, readManifest } from '../model/manifest.ts';
+import { loadTokenizer } from '../model/tokenizer/text-tokenizer.ts';
+import type { DecoderModel, DecoderOutput, DecoderStep, KeyValueTensors } from './decoder-model.ts';
+import { generate } from './generate.ts';
+import { generateBatch } from './generate-batch.ts';
+import type { GenerationTokenizer } from './generation-tokenizer.ts';
+import type { GenerationRequest, GenerationResult } from './generation-types.ts';
+import { type CacheType, decoderNames, embedNames, validateGraphs } from './model-directory-validation.ts';
+import {
+  createSession,
+  type ExecutionProvider,
+  runSession,
+  type Session,
+  type Tensor,
+  tensor,
+} from './onnx-session.ts';
+
+/** How to load a language model. */
+export interface LanguageModelOptions {
+  executionProvider: ExecutionProvider;
+  /** Intra-op threads on CPU. @defaultValue onnxruntime's choice (all cores) */
+  threads?: number;
+  /** A tokenizer to use instead of loading `tokenizer.json` (tests, or one already loaded). */
+  tokenizer?: GenerationTokenizer;
+}
+
+/** The decoder side of a model directory: the manifest, tokenizer and the embed and decoder sessions. */
+export class LanguageModel implements DecoderModel {
+  /** Whether presents can be written into the past's buffer (GroupQueryAttention's shared-buffer mode). */
+  sharedBufferSupported: boolean | undefined;
+  private readonly logitsBuffers = new Map<string, Tensor>();
+
+  constructor(
+    readonly directory: string,
+    readonly manifest: ModelManifest,
+    readonly tokenizer: GenerationTokenizer,
+    private readonly embedSession: Session,
+    private readonly decoderSession: Session,
+    readonly cacheType: CacheType,
+  ) {}
+
+  /** Shape of one layer's cache per sequence position: [kv heads, head size]. */
+  get cacheGeometry(): { numLayers: number; numKvHeads: number; headSize: number } {
+    const { text } = this.manifest;
+    return { numLayers: text.numLayers, numKvHeads: text.numKvHeads, headSize: headSize(text) };
+  }
+
+  /** Input embeddings of `ids`, [ids.length, hidden]. */
+  async embedTokens(ids: readonly number[]): Promise<Float32Array> {
+    if (ids.length === 0) return new Float32Array(0);
+    const input = tensor(
+      'int64',
+      BigInt64Array.from(ids, (id) => BigInt(id)),
+      [1, ids.length],
+    );
+    const outputs = await runSession(
+      this.embedSession,
+      { [embedNames.inputIds]: input },
+      { [embedNames.inputsEmbeds]: null },
+    );
+    return outputs[embedNames.inputsEmbeds]!.data as Float32Array;
+  }
+
+  /** An empty cache tensor set (past length 0) for `batch` sequences. */
+  emptyCache(batch: number): KeyValueTensors {
+    return this.allocateCache(batch, 0);
+  }
+
+  /** Zeroed cache tensors of `length` positions for `batch` sequences. */
+  allocateCache(batch: number, length: number): KeyValueTensors {
+    const { numLayers, numKvHeads, headSize: size } = this.cacheGeometry;
+    const dims = [batch, numKvHeads, length, size];
+    const elements = batch * numKvHeads * length * size;
+    const make = () =>
+      this.cacheType === 'float16'
+        ? tensor('float16', new Uint16Array(elements), dims)
+        : tensor('float32', new Float32Array(elements), dims);
+    return {
+      keys: Array.from({ length: numLayers }, make),
+      values: Array.from({ length: numLayers }, make),
+    };
+  }
+
+  /** Runs the decoder once. */
+  async runDecoder(step: DecoderStep): Promise<DecoderOutput> {
+    const { hiddenSize } = this.manifest.text;
+    const total = step.attentionMask.length / step.batch;
+    const feeds: Record<string, Tensor> = {
+      [decoderNames.inputsEmbeds]: tensor('float32', step.inputsEmbeds, [step.batch, step.sequence, hiddenSize]),
+      [decoderNames.attentionMask]: tensor('int64', step.attentionMask, [step.batch, total]),
+      [decoderNames.numLogitsToKeep]: tensor('int64', BigInt64Array.of(BigInt(step.logitsToKeep)), []),
+    };
+    const logitsInto = step.reuseLogits ? this.logitsBuffer(step.batch, step.logitsToKeep) : null;
+    const fetches: Record<string, Tensor | null> = { [decoderNames.logits]: logitsInto };
+    const layers = this.manifest.text.numLayers;
+    for (let layer = 0; layer < layers; layer++) {
+      feeds[decoderNames.pastKey(layer)] = step.past.keys[layer]!;
+      feeds[decoderNames.pastValue(layer)] = step.past.values[layer]!;
+      fetches[decoderNames.presentKey(layer)] = step.presentInto?.keys[layer] ?? null;
+      fetches[decoderNames.presentValue(layer)] = step.presentInto?.values[layer] ?? null;
+    }
+    const outputs = await runSession(this.decoderSession, feeds, fetches);
+    const present: KeyValueTensors = { keys: [], values: [] };
+    for (let layer = 0; layer < layers; layer++) {
+      present.keys.push(step.presentInto?.keys[layer] ?? outputs[decoderNames.presentKey(layer)]!);
+      present.values.push(step.presentInto?.values[layer] ?? outputs[decoderNames.presentValue(layer)]!);
+    }
+    return { logits: (logitsInto ?? outputs[decoderNames.logits]!).data as Float32Array, present };
+  }
+
+  private logitsBuffer(batch: number, keep: number): Tensor {
+    const key = `${batch}x${keep}`;
+    let buffer = this.logitsBuffers.get(key);
+    if (!buffer) {
+      const vocabulary = this.manifest.text.vocabSize;
+      buffer = tensor('float32', new Float32Array(batch * keep * vocabulary), [batch, keep, vocabulary]);
+      this.logitsBuffers.set(key, buffer);
+    }
+    return buffer;
+  }
+
+  /** Generates one reply. */
+  generate(request: GenerationRequest): Promise<GenerationResult> {
+    return generate(this, request);
+  }
+
+  /** Generates several replies, their decode steps batched into one decoder run each. */
+  generateBatch(requests: readonly GenerationRequest[]): Promise<GenerationResult[]> {
+    return generateBatch(this, requests);
+  }
+
+  /** Releases both sessions. */
+  async dispose(): Promise<void> {
+    await Promise.all([this.embedSession.release(), this.decoderSession.release()]);
+  }
+}
+
+/** Loads and checks a model directory's `model.json`, `embed.onnx`, `decoder.onnx` and tokenizer. */
+export async function loadLanguageModel(directory: string, options: LanguageModelOptions): Promise<LanguageModel> {
+  const manifest = readManifest(directory);
+  const { files } = manifest;
+  for (const file of [files.decoder, files.embed, ...(options.tokenizer ? [] : [files.tokenizer])]) {
+    if (!existsSync(join(directory, file))) {
+      throw new ModelDirectoryError(directory, file, 'not found (named in model.json; rebuild the model directory)');
+    }
+  }
+  const sessionOptions = {
+    executionProvider: options.executionProvider,
+    ...(options.threads === undefined ? {} : { threads: options.threads }),
+  };
+  const open = async (file: string) => {
+    try {
+      return await createSession(join(directory, file), sessionOptions);
+    } catch (error) {
+      throw new ModelDirectoryError(directory, file, `onnxruntime cannot load it: ${(error as Error).message}`);
+    }
+  };
+  const [embed, decoder] = await Promise.all([open(files.embed), open(files.decoder)]);
+  try {
+    const { cacheType } = validateGraphs(directory, manifest, embed, decoder);
+    let tokenizer = options.tokenizer;
+    if (!tokenizer) {
+      try {
+        tokenizer = await loadTokenizer(join(directory, files.tokenizer));
+      } catch (error) {
+        throw new ModelDirectoryError(directory, files.tokenizer, `cannot load it: ${(error as Error).message}`);
+      }
+    }
+    return new LanguageModel(directory, manifest, tokenizer, embed, decoder, cacheType);
+  } catch (error) {
+    await Promise.all([embed.release(), decoder.release()]);
+    throw error;
+  }
+}

@@ -21,7 +21,6 @@ export interface NormalizedImage {
 
 /** Formats sharp's prebuilt libvips decodes. BMP has no loader there, HEIC needs a patent-encumbered HEVC decoder. */
 
-
 // Re-encoding: JPEG quality 90 without chroma subsampling keeps text in screenshots sharp; transparency is flattened
 // onto white, as a viewer would show it, since the model reads RGB only. Metadata (EXIF, GPS) is dropped.
 const jpegOptions = { quality: 90, chromaSubsampling: '4:4:4' } as const;

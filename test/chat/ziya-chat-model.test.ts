@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ChatModelRequest, ChatTurn } from '../../src/model/chat-model.ts';
 import { ImageRejectedError } from '../../src/images/image-rejected-error.ts';
+import type { ChatModelRequest, ChatTurn } from '../../src/model/chat-model.ts';
 import { MemoryEmbeddingCache } from '../../workers/chat/memory-embedding-cache.ts';
 import { ZiyaChatModel } from '../../workers/chat/ziya-chat-model.ts';
 import { tinyVisualModelDirectory } from './tiny-visual-model.ts';

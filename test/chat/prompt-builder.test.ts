@@ -39,7 +39,7 @@ function input(overrides: Partial<PromptInput>): PromptInput {
 describe('buildPrompt', () => {
   it('puts the instruction, the question and the bot opening in the Ziya turn format, after the image', () => {
     const prompt = buildPrompt(input({}));
-    expect(prompt.text).toBe('Answer in English.<human>:What is it?\n<bot>:');
+    expect(prompt.text).toBe('Answer in English.\n<human>:What is it?\n<bot>:');
     expect(prompt.displayText).toBe(`<image×32>${prompt.text}`);
     expect(prompt.tokenIds).toEqual(characterTokenizer.encode(prompt.text, { addBos: true }));
     expect(prompt.imageSlots).toBe(32);
@@ -56,16 +56,16 @@ describe('buildPrompt', () => {
     ];
     const aboutA = buildPrompt(input({ history }));
     expect(aboutA.text).toBe(
-      'Answer in English.' +
+      'Answer in English.\n' +
         '<human>:old question about a\n<bot>:old answer\n' +
         '<human>:again about a\n<bot>:second answer\n' +
         '<human>:What is it?\n<bot>:',
     );
     expect(aboutA.includedExchanges).toBe(2);
     const newPicture = buildPrompt(input({ history, imageSha256: 'ccc' }));
-    expect(newPicture.text).toBe('Answer in English.<human>:What is it?\n<bot>:');
+    expect(newPicture.text).toBe('Answer in English.\n<human>:What is it?\n<bot>:');
     const textOnly = buildPrompt(input({ history, imageSha256: undefined, imageSlots: 0 }));
-    expect(textOnly.text).toBe('Answer in English.<human>:text only\n<bot>:plain answer\n<human>:What is it?\n<bot>:');
+    expect(textOnly.text).toBe('Answer in English.\n<human>:text only\n<bot>:plain answer\n<human>:What is it?\n<bot>:');
   });
 
   it('leaves out a question that got no answer and an answer whose question is gone', () => {
@@ -75,7 +75,7 @@ describe('buildPrompt', () => {
       ...exchange('kept', 'kept answer', 'aaa'),
     ];
     expect(buildPrompt(input({ history })).text).toBe(
-      'Answer in English.<human>:kept\n<bot>:kept answer\n<human>:What is it?\n<bot>:',
+      'Answer in English.\n<human>:kept\n<bot>:kept answer\n<human>:What is it?\n<bot>:',
     );
   });
 
@@ -122,7 +122,7 @@ describe('buildPrompt', () => {
 
   it('takes user text literally (no $& substitution, no template placeholders expanded twice)', () => {
     const prompt = buildPrompt(input({ question: 'cost $& {query} {instruction}?' }));
-    expect(prompt.text).toBe('Answer in English.<human>:cost $& {query} {instruction}?\n<bot>:');
+    expect(prompt.text).toBe('Answer in English.\n<human>:cost $& {query} {instruction}?\n<bot>:');
   });
 
   it("keeps the newest exchanges that fit, counted with the model's real tokenizer", async () => {

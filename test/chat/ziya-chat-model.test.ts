@@ -72,9 +72,9 @@ describe('ZiyaChatModel', () => {
 
   it('places the 32 image vectors before the text, which carries the language instruction', async () => {
     const result = await uncachedModel.answer(request({ image: red, instruction: '请用简体中文回答。' }));
-    expect(result.prompt).toBe('<image×32>请用简体中文回答。<human>:What is in this picture?\n<bot>:');
+    expect(result.prompt).toBe('<image×32>请用简体中文回答。\n<human>:What is in this picture?\n<bot>:');
     const textOnly = await uncachedModel.answer(request({ instruction: '请用简体中文回答。' }));
-    expect(textOnly.prompt).toBe('请用简体中文回答。<human>:What is in this picture?\n<bot>:');
+    expect(textOnly.prompt).toBe('请用简体中文回答。\n<human>:What is in this picture?\n<bot>:');
     expect(result.promptTokens).toBe(textOnly.promptTokens + 32);
   });
 
@@ -100,7 +100,7 @@ describe('ZiyaChatModel', () => {
     const aboutGreen = await uncachedModel.answer(
       request({ image: green, history, generation: { ...greedy, maxNewTokens: 2 } }),
     );
-    expect(aboutGreen.prompt).toBe('<image×32>Please answer in English.<human>:What is in this picture?\n<bot>:');
+    expect(aboutGreen.prompt).toBe('<image×32>Please answer in English.\n<human>:What is in this picture?\n<bot>:');
   });
 
   it('streams the growing answer and stops when aborted', async () => {

@@ -13,7 +13,7 @@ import { formatProgress, throttleProgress } from '../workers/model/progress.ts';
 
 const runs = Number(process.env['BENCH_RUNS'] ?? 3);
 const maxNewTokens = Number(process.env['BENCH_TOKENS'] ?? 32);
-const directory = process.env['BENCH_MODEL_DIR'] ?? join(modelCacheRoot(), 'bench-models', 'small-fp32');
+const directory = process.env['BENCH_MODEL_DIR'] ?? join(modelCacheRoot(), 'bench-models', 'small-seed0-fp32');
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -46,7 +46,7 @@ const built = await ensureRandomModel({
   dtype: 'fp32',
   requirement: (manifest) => manifest.files.vision !== undefined,
   onProgress: throttleProgress(
-    (event) => process.stderr.write(`building small-fp32: ${formatProgress(event)}\n`),
+    (event) => process.stderr.write(`building small-seed0-fp32: ${formatProgress(event)}\n`),
     2000,
   ),
 });

@@ -18,6 +18,12 @@ export interface SessionOptions {
   executionProvider: ExecutionProvider;
   /** Intra-op threads on CPU; defaults to onnxruntime's choice (all cores). */
   threads?: number;
+  /**
+   * Let idle intra-op threads spin-wait for work. Spinning wins a little on an otherwise idle machine but burns the
+   * cores that Redis, the event loop and other processes need when they share the machine.
+   * @defaultValue false
+   */
+  spinning?: boolean;
 }
 
 /** Loads a graph from a file path (so external data next to it is found). */
@@ -27,6 +33,7 @@ export async function createSession(path: string, options: SessionOptions): Prom
   return ort.InferenceSession.create(path, {
     executionProviders,
     graphOptimizationLevel: 'all',
+    extra: { session: { intra_op: { allow_spinning: options.spinning === true ? '1' : '0' } } },
     ...(options.threads === undefined ? {} : { intraOpNumThreads: options.threads, interOpNumThreads: 1 }),
   });
 }

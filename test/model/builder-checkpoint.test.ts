@@ -17,6 +17,7 @@ import {
   llamaWeightSpecs,
   randomTextWeights,
 } from '../../workers/model/weights/llama-weight-specs.ts';
+import { writeTorchCheckpoint } from '../support/torch-save.ts';
 import {
   cpuSession,
   embedIds,
@@ -196,14 +197,28 @@ describe('buildModel --from a Hugging Face checkpoint', () => {
     );
   });
 
-  it('explains what to do with a directory of PyTorch pickles only, or without config.json or tokenizer', () => {
+  it('reads a PyTorch pytorch_model.bin checkpoint in place, giving the random build exactly', async () => {
     const pickles = join(temporary, 'pickles');
     mkdirSync(pickles, { recursive: true });
     writeHfConfig(pickles, config);
-    writeFileSync(join(pickles, 'tokenizer.json'), '{}');
-    writeFileSync(join(pickles, 'pytorch_model.bin'), 'not really');
-    expect(() => buildModel({ out: join(temporary, 'never4'), from: pickles, dtype: 'fp32' })).toThrow(
-      /only PyTorch pickles \(pytorch_model\.bin\); convert them to safetensors/,
+    copyFileSync(join(inject('tinyModelDir'), 'tokenizer.json'), join(pickles, 'tokenizer.json'));
+    const weights = randomTextWeights('tiny', 0);
+    writeTorchCheckpoint(
+      join(pickles, 'pytorch_model.bin'),
+      names.map((name) => ({ name, dims: weights.get(name).dims, data: weights.get(name).data })),
+    );
+    const out = join(temporary, 'from-pickles');
+    buildModel({ out, from: pickles, dtype: 'fp32' });
+    expect(maxAbsDifference(await lastLogits(out), await lastLogits(inject('tinyModelDir')))).toBe(0);
+  });
+
+  it('explains what is missing: weights, config.json or tokenizer', () => {
+    const empty = join(temporary, 'no-weights');
+    mkdirSync(empty, { recursive: true });
+    writeHfConfig(empty, config);
+    writeFileSync(join(empty, 'tokenizer.json'), '{}');
+    expect(() => buildModel({ out: join(temporary, 'never4'), from: empty, dtype: 'fp32' })).toThrow(
+      /no-weights: no \*\.safetensors .* pytorch_model\.bin/,
     );
     const noConfig = join(temporary, 'no-config');
     mkdirSync(noConfig, { recursive: true });

@@ -13,7 +13,7 @@ import { buildVisionGraph, visionTensorCount } from './vision/vision-graph.ts';
 import { randomVisionWeights } from './weights/blip2-weight-specs.ts';
 import { readHfLlamaConfig } from './weights/hf-llama-config.ts';
 import { randomTextWeights } from './weights/llama-weight-specs.ts';
-import { SafetensorsWeightSource } from './weights/safetensors-source.ts';
+import { openCheckpoint } from './weights/open-checkpoint.ts';
 import type { WeightSource } from './weights/weight-source.ts';
 
 /** Options of `buildModel`: random weights at a preset, or a Hugging Face checkpoint directory. */
@@ -113,7 +113,7 @@ function resolveSource(options: BuildModelOptions): ResolvedSource {
   const name = basename(directory).replace(/[^A-Za-z0-9._-]+/g, '-');
   return {
     text,
-    textWeights: new SafetensorsWeightSource(directory),
+    textWeights: openCheckpoint(directory),
     // A text-only checkpoint has no vision tower; see `writeVisionGraph`.
     vision: undefined,
     source: basename(directory),

@@ -1,8 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { VisionConfig } from '../config.ts';
-import { PytorchCheckpointSource } from '../weights/pytorch-checkpoint-source.ts';
-import { SafetensorsWeightSource } from '../weights/safetensors-source.ts';
+import { openCheckpoint } from '../weights/open-checkpoint.ts';
 import type { WeightSource } from '../weights/weight-source.ts';
 import { type ReadVisionConfigOptions, readVisionConfig, VisionConfigError } from './vision-config-file.ts';
 
@@ -14,20 +13,11 @@ export interface VisionCheckpoint {
 
 /**
  * Opens the BLIP-2 half of a Hugging Face checkpoint directory such as Ziya-BLIP2-14B-Visual-v1: `config.json`
- * plus `pytorch_model.bin` (or its sharded `pytorch_model.bin.index.json`), read in place without conversion, or
- * safetensors files when there is no PyTorch checkpoint.
+ * plus its weights (safetensors, or `pytorch_model.bin` read in place without conversion).
  */
 export function openVisionCheckpoint(directory: string, options: ReadVisionConfigOptions = {}): VisionCheckpoint {
   const config = readVisionConfig(directory, options);
-  const checkpointPath = PytorchCheckpointSource.pathIn(directory);
-  if (checkpointPath) return { config, weights: new PytorchCheckpointSource(checkpointPath) };
-  if (readdirSync(directory).some((file) => file.endsWith('.safetensors'))) {
-    return { config, weights: new SafetensorsWeightSource(directory) };
-  }
-  throw new VisionConfigError(
-    directory,
-    'no pytorch_model.bin, pytorch_model.bin.index.json or *.safetensors file with the BLIP-2 weights',
-  );
+  return { config, weights: openCheckpoint(directory) };
 }
 
 /** True when `directory` holds a BLIP-2 checkpoint: its `config.json` has a `vision_config` section. */

@@ -136,13 +136,9 @@ export class SafetensorsWeightSource implements WeightSource {
       const listing = readdirSync(directory);
       fileNames = listing.filter((file) => file.endsWith('.safetensors')).sort();
       if (fileNames.length === 0) {
-        const pytorchFiles = listing.filter((file) => /^pytorch_model.*\.bin$/.test(file));
         throw new CheckpointFormatError(
           directory,
-          pytorchFiles.length > 0
-            ? `only PyTorch pickles (${pytorchFiles.join(', ')}); convert them to safetensors first, e.g. in Python: ` +
-                "`AutoModelForCausalLM.from_pretrained(dir, torch_dtype='auto').save_pretrained(out, safe_serialization=True)`"
-            : 'no model.safetensors, model.safetensors.index.json or *.safetensors file',
+          'no model.safetensors, model.safetensors.index.json or *.safetensors file',
         );
       }
     }

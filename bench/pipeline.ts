@@ -117,7 +117,7 @@ async function measure(redisUrl: string, inner: ChatModel, channels: number): Pr
   const endToEnd = new Map<string, number>();
   let wake: () => void = () => {};
   const workers: Worker[] = [
-    startIngestWorker(pipeline, {}, { concurrency: channels }),
+    startIngestWorker(pipeline, 'web', {}, { concurrency: channels }),
     startModelWorker(pipeline, model, { concurrency: channels }),
     startDeliveryWorker(
       pipeline,

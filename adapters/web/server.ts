@@ -23,17 +23,23 @@
  *   GET  /api/channels/:channel/history      → 200 { turns: [{ requestId, role: 'user'|'assistant', text, language,
  *                                                    imageSha256?, at }] }   (oldest first, the channel's context)
  *   GET  /api/images/:sha256                 → the stored normalized image bytes (for showing history thumbnails)
- *   GET  /healthz, /readyz, /metrics
+ *   GET  /healthz, /readyz, /metrics         (src/observability/ops-endpoints.ts; /metrics behind METRICS_TOKEN when set)
+ *   GET  /admin/queues/...                 Bull Board, only when ADMIN_TOKEN is set (HTTP Basic, the token as password)
  *
  * :channel is 1–64 characters of letters, digits, - and _. Platform `web`, channelKey `web:<channel>`.
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { Registry } from 'prom-client';
 import { channelKeyFor } from '../../src/contracts/platform.ts';
 import { t } from '../../src/i18n/catalog.ts';
 import { errorMessage } from '../../src/i18n/error-message.ts';
 import { webStrings } from '../../src/i18n/web-strings.ts';
+import {
+  handleOpsRequest,
+  type OpsEndpoints,
+  type QueueDashboardHandler,
+  queueDashboardPath,
+} from '../../src/observability/ops-endpoints.ts';
 import type { PipelineContext } from '../../src/pipeline/pipeline-context.ts';
 import { receiveMessage } from '../../src/pipeline/receive-message.ts';
 import type { ModelInfoStore } from '../../src/store/model-info-store.ts';
@@ -50,7 +56,10 @@ export interface WebServerDependencies {
   adapterInstance: string;
   /** The page's language when the browser says nothing. @defaultValue 'zh-CN' */
   defaultLanguage?: 'zh-CN' | 'zh-TW' | 'en';
-  metrics?: Registry;
+  /** What `/healthz`, `/readyz` and `/metrics` answer from. */
+  ops: OpsEndpoints;
+  /** Bull Board (already behind its token); absent = not mounted. */
+  queueDashboard?: QueueDashboardHandler;
 }
 
 const languageTagPattern = /^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$/;
@@ -121,19 +130,12 @@ async function route(
   const method = request.method ?? 'GET';
   const path = url.pathname;
 
-  if (method === 'GET' && path === '/healthz') return sendJson(response, 200, { ok: true });
-  if (method === 'GET' && path === '/readyz') {
-    const ready = await pipeline.redis.ping().then(
-      () => true,
-      () => false,
-    );
-    return sendJson(response, ready ? 200 : 503, { ready });
-  }
-  if (method === 'GET' && path === '/metrics' && dependencies.metrics !== undefined) {
-    response.writeHead(200, { 'content-type': dependencies.metrics.contentType });
-    response.end(await dependencies.metrics.metrics());
-    return;
-  }
+  if (await handleOpsRequest(dependencies.ops, request, response)) return;
+  if (
+    dependencies.queueDashboard !== undefined &&
+    (path === queueDashboardPath || path.startsWith(`${queueDashboardPath}/`))
+  )
+    return await dependencies.queueDashboard(request, response);
   if (method === 'GET' && path === '/api/info') {
     const info = await dependencies.modelInfo.read();
     const defaultLanguage = dependencies.defaultLanguage ?? 'zh-CN';

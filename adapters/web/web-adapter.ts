@@ -3,7 +3,10 @@ import type { AddressInfo } from 'node:net';
 import type { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { ChatReply } from '../../src/contracts/chat-reply.ts';
+import { platformSchema } from '../../src/contracts/platform.ts';
 import { createMetricsRegistry } from '../../src/observability/metrics.ts';
+import type { QueueDashboardHandler } from '../../src/observability/ops-endpoints.ts';
+import { Readiness, type ReadinessCheck, ReadyFlag, redisCheck } from '../../src/observability/readiness.ts';
 import { startDeliveryWorker } from '../../src/pipeline/delivery-worker.ts';
 import { startIngestWorker } from '../../src/pipeline/ingest-worker.ts';
 import type { PipelineContext } from '../../src/pipeline/pipeline-context.ts';
@@ -23,6 +26,12 @@ export interface WebAdapterOptions {
   defaultLanguage?: 'zh-CN' | 'zh-TW' | 'en';
   /** @defaultValue a random `web-<uuid>` */
   adapterInstance?: string;
+  /** When set, `/metrics` wants this bearer token (METRICS_TOKEN). */
+  metricsToken?: string | undefined;
+  /** When set, Bull Board is mounted at `/admin/queues` behind this token (ADMIN_TOKEN); unset: not mounted. */
+  adminToken?: string | undefined;
+  /** More `/readyz` checks (`start` adds `model`); `redis` and `platform` (listening) are always there. */
+  readinessChecks?: Record<string, ReadinessCheck>;
 }
 
 /** A running web chat adapter. */
@@ -60,34 +69,57 @@ export async function startWebAdapter(pipeline: PipelineContext, options: WebAda
       hub.send(channelOf(progress.channelKey), 'progress', { requestId: progress.requestId, text: progress.text }),
   );
   const workers: Worker[] = [
-    startIngestWorker(pipeline, {}),
+    startIngestWorker(pipeline, 'web', {}),
     startDeliveryWorker(pipeline, 'web', async (reply) => {
       const channel = reply.replyTarget['channel'];
       if (channel !== undefined) hub.send(channel, 'reply', replyEvent(reply));
     }),
   ];
+  const listening = new ReadyFlag();
+  const readiness = new Readiness().add('redis', redisCheck(pipeline.redis)).add('platform', listening.check);
+  for (const [name, check] of Object.entries(options.readinessChecks ?? {})) readiness.add(name, check);
+  let queueDashboard: QueueDashboardHandler | undefined;
+  if (options.adminToken !== undefined) {
+    // Loaded only when mounted. Every platform's queues are shown: one dashboard for the whole deployment.
+    const { createQueueDashboard } = await import('../../src/observability/queue-dashboard.ts');
+    const queues = [
+      pipeline.queues.requests,
+      ...platformSchema.options.flatMap((platform) => [
+        pipeline.queues.ingestQueue(platform),
+        pipeline.queues.repliesQueue(platform),
+      ]),
+    ];
+    queueDashboard = createQueueDashboard(queues, options.adminToken);
+  }
   const server = createWebServer({
     pipeline,
     hub,
     modelInfo: new ModelInfoStore(pipeline.redis, pipeline.settings.QUEUE_PREFIX),
     adapterInstance,
     ...(options.defaultLanguage === undefined ? {} : { defaultLanguage: options.defaultLanguage }),
-    metrics: createMetricsRegistry([
-      pipeline.queues.ingest,
-      pipeline.queues.requests,
-      pipeline.queues.repliesQueue('web'),
-    ]),
+    ops: {
+      registry: createMetricsRegistry([
+        pipeline.queues.ingestQueue('web'),
+        pipeline.queues.requests,
+        pipeline.queues.repliesQueue('web'),
+      ]),
+      readiness,
+      metricsToken: options.metricsToken,
+    },
+    ...(queueDashboard === undefined ? {} : { queueDashboard }),
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, options.host ?? '127.0.0.1', () => resolve());
   });
+  listening.set();
   const port = (server.address() as AddressInfo).port;
   const host = options.host ?? '127.0.0.1';
   return {
     url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
     port,
     async close() {
+      listening.set(false);
       hub.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

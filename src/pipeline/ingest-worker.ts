@@ -1,16 +1,18 @@
 import { Worker } from 'bullmq';
+import type { Platform } from '../contracts/platform.ts';
 import { ingestQueueName } from '../queue/queue-names.ts';
 import { type IngestDependencies, ingestMessage, rejectFailedIngest } from './ingest-processor.ts';
 import type { PipelineContext } from './pipeline-context.ts';
 
-/** Starts the adapter-side ingest worker (downloads with the adapter's credentials, validates, stores). */
+/** Starts a platform's adapter-side ingest worker on `ingest-<platform>` (downloads with its credentials, validates, stores). */
 export function startIngestWorker(
   pipeline: PipelineContext,
+  platform: Platform,
   dependencies: IngestDependencies,
   options: { concurrency?: number } = {},
 ): Worker {
   const worker = new Worker(
-    ingestQueueName,
+    ingestQueueName(platform),
     async (job, _token, signal) => await ingestMessage(pipeline, dependencies, job.data, signal),
     {
       connection: pipeline.redis,

@@ -11,16 +11,25 @@ const keepFinished = { removeOnComplete: { age: 86_400, count: 10_000 }, removeO
 
 /** The BullMQ queues of the pipeline, with contract-checked enqueue helpers. */
 export class PipelineQueues {
-  readonly ingest: Queue;
   readonly requests: Queue;
+  private readonly ingests = new Map<Platform, Queue>();
   private readonly replies = new Map<Platform, Queue>();
 
   constructor(
     private readonly connection: Redis,
     readonly prefix: string,
   ) {
-    this.ingest = new Queue(ingestQueueName, { connection, prefix });
     this.requests = new Queue(requestsQueueName, { connection, prefix });
+  }
+
+  /** The ingest queue of a platform. */
+  ingestQueue(platform: Platform): Queue {
+    let queue = this.ingests.get(platform);
+    if (queue === undefined) {
+      queue = new Queue(ingestQueueName(platform), { connection: this.connection, prefix: this.prefix });
+      this.ingests.set(platform, queue);
+    }
+    return queue;
   }
 
   /** The replies queue of a platform. */
@@ -36,7 +45,7 @@ export class PipelineQueues {
   /** Enqueues a received message for ingest (job id = request id: a duplicate add is a no-op). */
   async addIngest(job: IngestJob): Promise<void> {
     const data = ingestJobSchema.parse(job);
-    await this.ingest.add('ingest', data, {
+    await this.ingestQueue(data.platform).add('ingest', data, {
       jobId: data.id,
       attempts: 5,
       backoff: { type: 'exponential', delay: 500 },
@@ -74,7 +83,7 @@ export class PipelineQueues {
   /** Closes every queue this object opened. */
   async close(): Promise<void> {
     await Promise.all([
-      this.ingest.close(),
+      ...[...this.ingests.values()].map((q) => q.close()),
       this.requests.close(),
       ...[...this.replies.values()].map((q) => q.close()),
     ]);

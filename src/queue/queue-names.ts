@@ -1,7 +1,12 @@
 import type { Platform } from '../contracts/platform.ts';
 
-/** Messages received, images not yet downloaded/validated (consumed in the adapter process). */
-export const ingestQueueName = 'ingest';
+/**
+ * Messages received, images not yet downloaded/validated: one queue per platform, consumed by that platform's adapter
+ * (only it holds the credentials to download its attachments).
+ */
+export function ingestQueueName(platform: Platform): string {
+  return `ingest-${platform}`;
+}
 /** One drain job per channel with waiting requests (consumed by model workers). */
 export const requestsQueueName = 'requests';
 

@@ -21,7 +21,7 @@ describe('channel line (queue mechanics)', () => {
     pipeline = testPipeline(redis.connection, redis.prefix);
     model = new FakeChatModel({ stepMs: 5, words: 3, embeddingCache: pipeline.embeddings });
     workers.push(
-      startIngestWorker(pipeline, {}),
+      startIngestWorker(pipeline, 'web', {}),
       startModelWorker(pipeline, model, { concurrency: 4 }),
       startDeliveryWorker(pipeline, 'web', collector.deliver),
     );

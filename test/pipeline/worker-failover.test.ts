@@ -49,7 +49,7 @@ describe('model workers in separate processes', () => {
 
   beforeAll(async () => {
     pipeline = testPipeline(redis.connection, redis.prefix);
-    workers.push(startIngestWorker(pipeline, {}), startDeliveryWorker(pipeline, 'web', collector.deliver));
+    workers.push(startIngestWorker(pipeline, 'web', {}), startDeliveryWorker(pipeline, 'web', collector.deliver));
     listener = await startProgressListener(createRedisConnection(redis.url), redis.prefix, 'failover-test', (event) =>
       progress.push(event),
     );

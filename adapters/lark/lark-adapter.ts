@@ -1,0 +1,161 @@
+import { randomUUID } from 'node:crypto';
+import { Client, DefaultCache, EventDispatcher, LoggerLevel } from '@larksuiteoapi/node-sdk';
+import type { Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { requestIdFor } from '../../src/contracts/platform.ts';
+import { startDeliveryWorker } from '../../src/pipeline/delivery-worker.ts';
+import type { DownloadAttachment } from '../../src/pipeline/ingest-processor.ts';
+import { startIngestWorker } from '../../src/pipeline/ingest-worker.ts';
+import type { PipelineContext } from '../../src/pipeline/pipeline-context.ts';
+import { type ProgressListener, startProgressListener } from '../../src/pipeline/progress-listener.ts';
+import { CardReplier } from './card-replier.ts';
+import type { LarkMessageEvent } from './decode.ts';
+import { startWebhookServer, type WebhookServer } from './http.ts';
+import { LarkApi } from './lark-api.ts';
+import { type LarkSettings, larkDefaults, resolveLarkDomain, validateLarkSettings } from './lark-config.ts';
+import { PendingImages } from './pending-images.ts';
+import { type ReceiveOutcome, receiveLarkEvent } from './receive-event.ts';
+import { sdkLogger } from './sdk-logger.ts';
+import { type LongConnection, startLongConnection } from './ws.ts';
+
+/** Options of {@link startLarkAdapter}. */
+export interface LarkAdapterOptions {
+  settings: Pick<LarkSettings, 'appId' | 'appSecret'> & Partial<LarkSettings>;
+  /** A dedicated connection for the progress listener (QueueEvents blocks on it); closed with the adapter. */
+  eventsConnection: Redis;
+  /** @defaultValue a random `lark-<uuid>` */
+  adapterInstance?: string;
+  /** Called with what became of each received message event (tests, metrics). */
+  onOutcome?: (outcome: ReceiveOutcome, event: LarkMessageEvent) => void;
+}
+
+/** A running Lark adapter. */
+export interface LarkAdapter {
+  readonly botOpenId: string;
+  readonly adapterInstance: string;
+  /** The webhook URL in webhook mode. */
+  readonly webhookUrl?: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the Feishu/Lark adapter: checks the credentials (token + bot info, which also gives the bot's open_id for
+ * mention checks), then receives `im.message.receive_v1` over the long connection or the webhook, enqueues, ingests
+ * images with `im.v1.messageResource.get`, streams answers into CardKit cards and delivers final replies once.
+ */
+export async function startLarkAdapter(pipeline: PipelineContext, options: LarkAdapterOptions): Promise<LarkAdapter> {
+  const settings: LarkSettings = { ...larkDefaults, ...options.settings };
+  validateLarkSettings(settings);
+  const { sdkDomain, languageHint } = resolveLarkDomain(settings.domain);
+  const adapterInstance = options.adapterInstance ?? `lark-${randomUUID()}`;
+  const logger = pipeline.logger.child({ adapter: 'lark', adapterInstance });
+  const client = new Client({
+    appId: settings.appId,
+    appSecret: settings.appSecret,
+    domain: sdkDomain,
+    loggerLevel: LoggerLevel.warn,
+    logger: sdkLogger(logger, [settings.appSecret, settings.encryptKey ?? '']),
+    // Its own token cache: the SDK's default one is process-wide, where another client's token would hide a wrong secret.
+    cache: new DefaultCache(),
+  });
+  const api = new LarkApi(client, {
+    attempts: settings.apiAttempts,
+    retryDelayMs: settings.apiRetryDelayMs,
+    maxImageBytes: pipeline.settings.IMAGE_MAX_BYTES,
+    logger,
+  });
+  const botOpenId = await api.botOpenId(); // throws LarkCredentialsError for a wrong secret
+
+  const prefix = pipeline.keys.prefix;
+  const replier = new CardReplier(
+    api,
+    pipeline.redis,
+    prefix,
+    { updateIntervalMs: settings.cardUpdateIntervalMs, maxCharacters: settings.cardMaxCharacters },
+    logger,
+  );
+  const timers = new Set<NodeJS.Timeout>();
+  const dependencies = {
+    pipeline,
+    api,
+    botOpenId,
+    settings,
+    languageHint,
+    adapterInstance,
+    pendingImages: new PendingImages(pipeline.redis, prefix, settings.imageWaitMs),
+    timers,
+  };
+  const dispatcher = new EventDispatcher({
+    ...(settings.encryptKey === undefined ? {} : { encryptKey: settings.encryptKey }),
+    ...(settings.verificationToken === undefined ? {} : { verificationToken: settings.verificationToken }),
+    loggerLevel: LoggerLevel.warn,
+    logger: sdkLogger(logger, [settings.appSecret, settings.encryptKey ?? '']),
+  }).register({
+    'im.message.receive_v1': async (event: LarkMessageEvent) => {
+      const outcome = await receiveLarkEvent(dependencies, event);
+      options.onOutcome?.(outcome, event);
+    },
+  });
+
+  const download: DownloadAttachment = async (attachment, signal) => {
+    if (attachment.kind !== 'platform') throw new Error(`the Lark adapter cannot fetch ${attachment.kind} attachments`);
+    return await api.downloadImage(attachment.messageId, attachment.fileKey, signal);
+  };
+  const listener: ProgressListener = await startProgressListener(
+    options.eventsConnection,
+    prefix,
+    adapterInstance,
+    (progress) => {
+      // Progress carries no reply target: the request id is `lark-<message_id>`, and a thread's channel key has 3 parts.
+      if (progress.platform === 'lark') {
+        const messageId = progress.requestId.slice(requestIdFor('lark', '').length);
+        replier.onProgress(progress, messageId, progress.channelKey.split(':').length > 2);
+      }
+    },
+  );
+  const workers: Worker[] = [
+    startIngestWorker(pipeline, 'lark', { downloadAttachment: download }),
+    startDeliveryWorker(pipeline, 'lark', (reply) => replier.deliver(reply)),
+  ];
+
+  let connection: LongConnection | undefined;
+  let webhook: WebhookServer | undefined;
+  try {
+    if (settings.mode === 'ws') {
+      connection = await startLongConnection({
+        appId: settings.appId,
+        appSecret: settings.appSecret,
+        domain: sdkDomain,
+        dispatcher,
+        logger,
+      });
+    } else {
+      webhook = await startWebhookServer({
+        port: settings.webhookPort,
+        host: settings.webhookHost,
+        ...(settings.encryptKey === undefined ? {} : { encryptKey: settings.encryptKey }),
+        ...(settings.verificationToken === undefined ? {} : { verificationToken: settings.verificationToken }),
+        dispatcher,
+        logger,
+      });
+    }
+  } catch (error) {
+    await Promise.all(workers.map((worker) => worker.close()));
+    await listener.close();
+    throw error;
+  }
+  logger.info({ mode: settings.mode, botOpenId, webhook: webhook?.url }, 'Lark adapter ready');
+  return {
+    botOpenId,
+    adapterInstance,
+    ...(webhook === undefined ? {} : { webhookUrl: webhook.url }),
+    async close() {
+      connection?.close();
+      await webhook?.close();
+      for (const timer of timers) clearTimeout(timer);
+      await replier.close();
+      await Promise.all(workers.map((worker) => worker.close()));
+      await listener.close();
+    },
+  };
+}

@@ -1,5 +1,7 @@
 import { Worker } from 'bullmq';
 import type { ChatModel } from '../src/model/chat-model.ts';
+import { instrumentChatModel } from '../src/observability/instrument-chat-model.ts';
+import { workerSlots } from '../src/observability/metrics.ts';
 import { createDrainProcessor, type DrainOptions } from '../src/pipeline/drain-channel.ts';
 import type { PipelineContext } from '../src/pipeline/pipeline-context.ts';
 import { requestsQueueName } from '../src/queue/queue-names.ts';
@@ -16,7 +18,8 @@ export interface ModelWorkerOptions extends DrainOptions {
 /**
  * Starts a model worker on `requests`: each job drains one channel's line (one answer at a time, oldest first);
  * different channels run in parallel across `concurrency` and across processes. The job lock (`JOB_LOCK_MS`) is
- * renewed at half its duration while generating (onnxruntime runs off the event loop); a worker that dies loses its
+ * renewed at half its duration while generating (each onnxruntime `session.run` blocks the event loop for one step,
+ * so JOB_LOCK_MS must stay above twice the longest single step: see deploy/README.md); a worker that dies loses its
  * lock and the job is taken over. Stalls are allowed several times because a crashing request is capped by its own
  * attempt counter instead.
  */
@@ -28,12 +31,16 @@ export function startModelWorker(
   const lockDuration = pipeline.settings.JOB_LOCK_MS;
   const workerName = options.workerName ?? `worker-${process.pid}`;
   let closing = false;
-  const processor = createDrainProcessor(pipeline, model, { shouldStop: () => closing, ...options, workerName });
+  const concurrency = options.concurrency ?? pipeline.settings.WORKER_CONCURRENCY;
+  // Measured: busy slots, latency, time to first token, tokens/s (src/observability/metrics.ts).
+  const measured = instrumentChatModel(model);
+  const processor = createDrainProcessor(pipeline, measured, { shouldStop: () => closing, ...options, workerName });
+  workerSlots.set(concurrency);
   const worker = new Worker(requestsQueueName, processor, {
     name: workerName,
     connection: pipeline.redis,
     prefix: pipeline.settings.QUEUE_PREFIX,
-    concurrency: options.concurrency ?? pipeline.settings.WORKER_CONCURRENCY,
+    concurrency,
     lockDuration,
     stalledInterval: options.stalledIntervalMs ?? lockDuration,
     maxStalledCount: 10,

@@ -9,6 +9,16 @@ export const command = new Command('adapter')
     const { createLogger } = await import('../../src/observability/logger.ts');
     const config = loadConfigOrExit();
     const logger = createLogger(config.LOG_LEVEL, `adapter-${platform}`);
+    if (platform === 'discord') {
+      const { runDiscordAdapterCommand } = await import('./adapter-discord.ts');
+      await runDiscordAdapterCommand(config, logger);
+      return;
+    }
+    if (platform === 'lark') {
+      const { runLarkAdapterCommand } = await import('./adapter-lark.ts');
+      await runLarkAdapterCommand(config, logger);
+      return;
+    }
     if (platform !== 'web') {
       logger.error(`the ${platform} adapter is not available yet in this version; use \`adapter web\` or \`start\``);
       process.exitCode = 2;
@@ -29,8 +39,10 @@ export const command = new Command('adapter')
       port: config.WEB_PORT,
       host: config.WEB_HOST,
       eventsConnection: createRedisConnection(config.REDIS_URL),
+      metricsToken: config.METRICS_TOKEN,
+      adminToken: config.ADMIN_TOKEN,
     });
-    logger.info({ url: web.url }, 'web chat adapter listening');
+    logger.info({ url: web.url, queueDashboard: config.ADMIN_TOKEN !== undefined }, 'web chat adapter listening');
     onShutdownSignal(logger, async () => {
       await web.close();
       await pipeline.queues.close();

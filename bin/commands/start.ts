@@ -16,6 +16,7 @@ export const command = new Command('start')
     const { loadChatModel } = await import('../../workers/process/load-chat-model.ts');
     const { startModelWorker } = await import('../../workers/model-worker.ts');
     const { startWebAdapter } = await import('../../adapters/web/web-adapter.ts');
+    const { closeWorkerWithin } = await import('../../src/pipeline/close-worker-within.ts');
     const config = loadConfigOrExit();
     const logger = createLogger(config.LOG_LEVEL, 'start');
     const privateRedis = config.REDIS_URL === undefined ? await startPrivateRedisServer() : undefined;
@@ -30,14 +31,31 @@ export const command = new Command('start')
       port: config.WEB_PORT,
       host: config.WEB_HOST,
       eventsConnection: createRedisConnection(redisUrl),
+      metricsToken: config.METRICS_TOKEN,
+      adminToken: config.ADMIN_TOKEN,
+      readinessChecks: { model: () => worker.isRunning() },
     });
     logger.info({ url: web.url, modelId: model.modelId, demo: model.demo }, `web chat ready at ${web.url}`);
-    onShutdownSignal(logger, async () => {
-      await web.close();
-      await worker.close();
-      await model.close();
-      await pipeline.queues.close();
-      await redis.quit();
-      await privateRedis?.stop();
-    });
+    const { startDiscordFromConfig } = await import('../../adapters/discord/run-discord-adapter.ts');
+    const discord =
+      config.DISCORD_TOKEN === undefined
+        ? undefined
+        : await startDiscordFromConfig(pipeline, config, createRedisConnection(redisUrl), logger);
+    if (config.DISCORD_TOKEN === undefined) logger.info('DISCORD_TOKEN unset: the Discord adapter is not started');
+    const { startLarkFromConfig } = await import('../../adapters/lark/run-lark-adapter.ts');
+    const lark = await startLarkFromConfig(pipeline, config, createRedisConnection(redisUrl), logger);
+    onShutdownSignal(
+      logger,
+      async () => {
+        await discord?.close();
+        await lark?.close();
+        await web.close();
+        await closeWorkerWithin(worker, config.SHUTDOWN_GRACE_MS, logger);
+        await model.close();
+        await pipeline.queues.close();
+        await redis.quit();
+        await privateRedis?.stop();
+      },
+      config.SHUTDOWN_GRACE_MS + 15_000,
+    );
   });

@@ -13,6 +13,10 @@ export const command = new Command('worker')
     const { onShutdownSignal } = await import('../../src/pipeline/on-shutdown-signal.ts');
     const { loadChatModel } = await import('../../workers/process/load-chat-model.ts');
     const { startModelWorker } = await import('../../workers/model-worker.ts');
+    const { createMetricsRegistry } = await import('../../src/observability/metrics.ts');
+    const { Readiness, ReadyFlag, redisCheck } = await import('../../src/observability/readiness.ts');
+    const { startOpsServerOrWarn } = await import('../../src/observability/start-ops-server-or-warn.ts');
+    const { closeWorkerWithin } = await import('../../src/pipeline/close-worker-within.ts');
     const config = loadConfigOrExit();
     const logger = createLogger(config.LOG_LEVEL, 'worker');
     if (config.REDIS_URL === undefined) {
@@ -22,13 +26,25 @@ export const command = new Command('worker')
     }
     const redis = createRedisConnection(config.REDIS_URL);
     const pipeline = createPipelineContext(redis, config, logger);
+    // Health and metrics first: /healthz answers while a big model loads, /readyz once it has.
+    const modelLoaded = new ReadyFlag();
+    const readiness = new Readiness().add('redis', redisCheck(redis)).add('model', modelLoaded.check);
+    const registry = createMetricsRegistry([pipeline.queues.requests]);
+    const ops = await startOpsServerOrWarn({ registry, readiness, metricsToken: config.METRICS_TOKEN }, config, logger);
     const model = await loadChatModel(config, pipeline.embeddings, logger);
+    modelLoaded.set();
     const worker = startModelWorker(pipeline, model);
     logger.info({ pid: process.pid, concurrency: config.WORKER_CONCURRENCY }, 'model worker started');
-    onShutdownSignal(logger, async () => {
-      await worker.close();
-      await model.close();
-      await pipeline.queues.close();
-      await redis.quit();
-    });
+    onShutdownSignal(
+      logger,
+      async () => {
+        modelLoaded.set(false);
+        await closeWorkerWithin(worker, config.SHUTDOWN_GRACE_MS, logger);
+        await model.close();
+        await pipeline.queues.close();
+        await redis.quit();
+        await ops?.close();
+      },
+      config.SHUTDOWN_GRACE_MS + 15_000,
+    );
   });

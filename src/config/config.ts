@@ -36,14 +36,34 @@ const environmentSchema = z.object({
   WEB_PORT: integer(0).max(65535).default(8080),
   /** Address the web chat listens on. @defaultValue `127.0.0.1` */
   WEB_HOST: z.string().min(1).default('127.0.0.1'),
+  /** Discord bot token; when set, `start` runs the Discord adapter too. Never logged. */
   DISCORD_TOKEN: optionalText,
-  DISCORD_API_URL: optionalText,
+  /** Discord REST base override (e.g. `http://127.0.0.1:PORT/api`); the gateway URL comes from its `/gateway/bot`. */
+  DISCORD_API_URL: optionalText.pipe(z.url().optional()),
+  /** Comma-separated guild ids the Discord bot answers in; empty = every guild. */
+  DISCORD_ALLOWED_GUILDS: list,
+  /** Comma-separated Discord channel ids (a thread passes with its parent); empty = every channel. */
+  DISCORD_ALLOWED_CHANNELS: list,
+  /** Comma-separated Discord role ids; in a guild the author needs one of them; empty = anyone. */
+  DISCORD_ALLOWED_ROLES: list,
+  /** How long a picture sent alone on Discord waits for its sender's question. @defaultValue 20000 */
+  DISCORD_IMAGE_WAIT_MS: integer(0).default(20_000),
+  /** Minimum milliseconds between two edits of a streamed Discord answer. @defaultValue 1000 */
+  DISCORD_STREAM_EDIT_INTERVAL_MS: integer(250).default(1000),
   LARK_APP_ID: optionalText,
   LARK_APP_SECRET: optionalText,
   LARK_DOMAIN: z.string().min(1).default('feishu'),
   LARK_MODE: z.enum(['ws', 'webhook']).default('ws'),
   LARK_ENCRYPT_KEY: optionalText,
   LARK_VERIFICATION_TOKEN: optionalText,
+  /** Port of the Lark webhook (`POST /lark/events`) when `LARK_MODE=webhook`. @defaultValue 8081 */
+  LARK_WEBHOOK_PORT: integer(0).max(65535).default(8081),
+  /** Address the Lark webhook listens on. @defaultValue `0.0.0.0` */
+  LARK_WEBHOOK_HOST: z.string().min(1).default('0.0.0.0'),
+  /** Lark events (messages) older than this many seconds are dropped, not answered. @defaultValue 3600 */
+  LARK_EVENT_MAX_AGE_SECONDS: integer(1).default(3600),
+  /** How long a picture sent alone waits for its sender's question before it is answered by itself. @defaultValue 20000 */
+  LARK_IMAGE_WAIT_MS: integer(0).default(20_000),
   /** Comma-separated channel ids the bot answers in; empty = everywhere. */
   ALLOWED_CHANNELS: list,
   /** Comma-separated user ids the bot answers; empty = everyone. */
@@ -74,6 +94,20 @@ const environmentSchema = z.object({
   DEDUPLICATION_TTL_SECONDS: integer(28_800).default(28_800),
   /** Minimum milliseconds between two streamed partial-answer updates. @defaultValue 300 */
   PROGRESS_INTERVAL_MS: integer(300).default(300),
+  /**
+   * On SIGTERM a worker stops taking jobs and lets its active generation finish for this long; after it, the
+   * generation is aborted and handed back to the queue (another worker answers it). Keep the pod's
+   * terminationGracePeriodSeconds above this plus ~15 s. @defaultValue 30000
+   */
+  SHUTDOWN_GRACE_MS: integer(0).default(30_000),
+  /** Port of the `/metrics`, `/healthz`, `/readyz` server of processes without a web server (workers). @defaultValue 9464 */
+  METRICS_PORT: integer(0).max(65535).default(9464),
+  /** Address that server listens on. @defaultValue `0.0.0.0` (pods are scraped from outside) */
+  METRICS_HOST: z.string().min(1).default('0.0.0.0'),
+  /** When set, `/metrics` wants `Authorization: Bearer <METRICS_TOKEN>`. */
+  METRICS_TOKEN: optionalText,
+  /** When set, the web adapter mounts Bull Board at `/admin/queues` behind this token; unset: not mounted. */
+  ADMIN_TOKEN: optionalText,
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

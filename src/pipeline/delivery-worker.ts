@@ -2,6 +2,7 @@ import { Worker } from 'bullmq';
 import { type ChatReply, chatReplySchema } from '../contracts/chat-reply.ts';
 import { parseContract } from '../contracts/contract-error.ts';
 import type { Platform } from '../contracts/platform.ts';
+import { platformErrors, repliesDelivered } from '../observability/metrics.ts';
 import { repliesQueueName } from '../queue/queue-names.ts';
 import type { PipelineContext } from './pipeline-context.ts';
 
@@ -20,12 +21,14 @@ export function startDeliveryWorker(
     async (job) => {
       const reply = parseContract('ChatReply', chatReplySchema, job.data);
       await deliver(reply);
+      repliesDelivered.inc({ platform, outcome: reply.error === undefined ? 'answer' : 'error' });
     },
     { connection: pipeline.redis, prefix: pipeline.settings.QUEUE_PREFIX, concurrency: options.concurrency ?? 4 },
   );
-  worker.on('failed', (job, error) =>
-    pipeline.logger.warn({ requestId: job?.data?.requestId, error: error.message }, 'delivery failed'),
-  );
+  worker.on('failed', (job, error) => {
+    platformErrors.inc({ platform, operation: 'deliver' });
+    pipeline.logger.warn({ requestId: job?.data?.requestId, error: error.message }, 'delivery failed');
+  });
   worker.on('error', (error) => pipeline.logger.error({ error: error.message }, 'delivery worker error'));
   return worker;
 }

@@ -8,6 +8,7 @@ import { chooseReplyLanguage, type ReplyLanguageChoice } from '../language/choos
 import { detectLanguage } from '../language/detect-language.ts';
 import { toTraditional } from '../language/to-traditional.ts';
 import type { ChatModel, ChatModelResult, ChatTurn } from '../model/chat-model.ts';
+import { requestWaitSeconds } from '../observability/metrics.ts';
 import type { ContextTurn } from '../store/context-turn.ts';
 import { parseCommand } from '../text/parse-command.ts';
 import type { PipelineContext } from './pipeline-context.ts';
@@ -157,6 +158,10 @@ async function answerRequest(
   });
   const timeout = AbortSignal.timeout(settings.GENERATION_TIMEOUT_MS);
   const generationSignal = signal === undefined ? timeout : AbortSignal.any([signal, timeout]);
+  requestWaitSeconds.observe(
+    { platform: request.platform },
+    Math.max(0, (Date.now() - Date.parse(request.receivedAt)) / 1000),
+  );
   let result: ChatModelResult;
   try {
     result = await model.answer({

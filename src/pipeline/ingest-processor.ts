@@ -6,6 +6,7 @@ import { parseContract } from '../contracts/contract-error.ts';
 import type { ImageRef } from '../contracts/image-ref.ts';
 import { type IngestAttachment, type IngestJob, ingestJobSchema } from '../contracts/ingest-job.ts';
 import { normalizeImage } from '../images/normalize-image.ts';
+import { imagesProcessed } from '../observability/metrics.ts';
 import { validateText } from '../text/validate-text.ts';
 import type { PipelineContext } from './pipeline-context.ts';
 
@@ -99,6 +100,7 @@ export async function ingestMessage(
         maxPixels: settings.IMAGE_MAX_PIXELS,
       });
       await pipeline.images.put(image.sha256, image.bytes);
+      imagesProcessed.inc({ platform: job.platform, result: 'stored' });
       images.push({
         sha256: image.sha256,
         mediaType: image.mediaType,
@@ -109,6 +111,7 @@ export async function ingestMessage(
     } catch (error) {
       rejection = rejectionKeyOf(error);
       if (rejection === undefined) throw error; // transient (Redis, network): BullMQ retries with backoff
+      imagesProcessed.inc({ platform: job.platform, result: rejection });
     }
   }
   const text = checkedText.ok ? checkedText.text : job.text;

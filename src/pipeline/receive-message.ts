@@ -1,5 +1,6 @@
 import type { IngestAttachment, IngestJob } from '../contracts/ingest-job.ts';
 import { type Platform, requestIdFor } from '../contracts/platform.ts';
+import { duplicatesDropped } from '../observability/metrics.ts';
 import { ingestMessage } from './ingest-processor.ts';
 import type { PipelineContext } from './pipeline-context.ts';
 
@@ -32,6 +33,7 @@ export async function receiveMessage(pipeline: PipelineContext, message: Receive
   const requestId = requestIdFor(message.platform, message.platformMessageId);
   if (!(await pipeline.receipts.markReceived(requestId))) {
     pipeline.logger.info({ requestId }, 'duplicate message dropped');
+    duplicatesDropped.inc({ platform: message.platform });
     return { requestId, duplicate: true };
   }
   try {

@@ -15,6 +15,9 @@ export const en = {
   'help.text':
     'Send me a picture and ask a question about it (in groups, mention me). Follow-up questions keep the context of this conversation.\nCommands: /reset (or /重置) clears this conversation; /help (or /帮助) shows this help.',
   'busy.queued': 'Your question is in the queue; I will answer as soon as I can.',
+  'note.first_image_only': 'You sent {count} pictures; I looked at the first one only.',
+  'note.empty_answer': '(I have no answer to that.)',
+  'discord.not_allowed': 'I am not set up to answer here.',
   'demo.banner': 'Demo mode: this model has random weights, so its replies are not meaningful.',
   'web.title': 'Ziya-Visual chat',
   'web.channels': 'Channels',

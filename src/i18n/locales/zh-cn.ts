@@ -17,6 +17,9 @@ export const zhCN = {
   'help.text':
     '发送一张图片并提出问题（在群聊中请 @ 我）。追问时会保留本次对话的上下文。\n命令：/重置（或 /reset）清空本次对话；/帮助（或 /help）显示本帮助。',
   'busy.queued': '你的问题正在排队，我会尽快回答。',
+  'note.first_image_only': '你发送了 {count} 张图片，我只看了第一张。',
+  'note.empty_answer': '（我没有可以回答的内容。）',
+  'discord.not_allowed': '我没有被设置为在这里回答。',
   'demo.banner': '演示模式：当前模型使用随机权重，回答没有实际意义。',
   'web.title': 'Ziya-Visual 对话',
   'web.channels': '频道',

@@ -19,6 +19,9 @@ export const zhTW = {
   'help.text':
     '傳送一張圖片並提出問題（在群組中請 @ 我）。追問時會保留本次對話的上下文。\n指令：/重置（或 /reset）清除本次對話；/幫助（或 /help）顯示本說明。',
   'busy.queued': '你的問題正在排隊，我會盡快回答。',
+  'note.first_image_only': '你傳送了 {count} 張圖片，我只看了第一張。',
+  'note.empty_answer': '（我沒有可以回答的內容。）',
+  'discord.not_allowed': '我沒有被設定為在這裡回答。',
   'demo.banner': '示範模式：目前的模型使用隨機權重，回答沒有實際意義。',
   'web.title': 'Ziya-Visual 對話',
   'web.channels': '頻道',

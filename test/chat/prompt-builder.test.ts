@@ -65,7 +65,9 @@ describe('buildPrompt', () => {
     const newPicture = buildPrompt(input({ history, imageSha256: 'ccc' }));
     expect(newPicture.text).toBe('Answer in English.\n<human>:What is it?\n<bot>:');
     const textOnly = buildPrompt(input({ history, imageSha256: undefined, imageSlots: 0 }));
-    expect(textOnly.text).toBe('Answer in English.\n<human>:text only\n<bot>:plain answer\n<human>:What is it?\n<bot>:');
+    expect(textOnly.text).toBe(
+      'Answer in English.\n<human>:text only\n<bot>:plain answer\n<human>:What is it?\n<bot>:',
+    );
   });
 
   it('leaves out a question that got no answer and an answer whose question is gone', () => {

@@ -57,7 +57,9 @@ export const command = new Command('build-model')
         // Expected failures (bad options, a broken checkpoint) print one line; anything else keeps its stack.
         const known =
           error instanceof BuildModelError ||
-          ['MissingTensorError', 'CheckpointConfigError', 'CheckpointFormatError', 'NoCheckpointError'].includes((error as Error).name);
+          ['MissingTensorError', 'CheckpointConfigError', 'CheckpointFormatError', 'NoCheckpointError'].includes(
+            (error as Error).name,
+          );
         process.stderr.write(`build-model: ${known ? (error as Error).message : ((error as Error).stack ?? error)}\n`);
         process.exitCode = 1;
       }

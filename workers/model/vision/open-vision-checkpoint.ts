@@ -1,9 +1,9 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { VisionConfig } from '../config.ts';
 import { openCheckpoint } from '../weights/open-checkpoint.ts';
 import type { WeightSource } from '../weights/weight-source.ts';
-import { type ReadVisionConfigOptions, readVisionConfig, VisionConfigError } from './vision-config-file.ts';
+import { type ReadVisionConfigOptions, readVisionConfig } from './vision-config-file.ts';
 
 /** A checkpoint directory's BLIP-2 architecture and a reader of its weights. */
 export interface VisionCheckpoint {

@@ -291,6 +291,7 @@ export async function startDiscordAdapter(
     pipeline.settings.QUEUE_PREFIX,
     adapterInstance,
     (progress) => streams.progress(progress.requestId, defuseMassMentions(progress.text)),
+    (error) => pipeline.logger.warn({ err: error.message }, 'progress listener connection error'),
   );
   const workers: Worker[] = [
     startIngestWorker(pipeline, 'discord', {

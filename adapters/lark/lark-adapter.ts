@@ -112,6 +112,7 @@ export async function startLarkAdapter(pipeline: PipelineContext, options: LarkA
         replier.onProgress(progress, messageId, progress.channelKey.split(':').length > 2);
       }
     },
+    (error) => pipeline.logger.warn({ err: error.message }, 'progress listener connection error'),
   );
   const workers: Worker[] = [
     startIngestWorker(pipeline, 'lark', { downloadAttachment: download }),

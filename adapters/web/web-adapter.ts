@@ -67,6 +67,7 @@ export async function startWebAdapter(pipeline: PipelineContext, options: WebAda
     adapterInstance,
     (progress) =>
       hub.send(channelOf(progress.channelKey), 'progress', { requestId: progress.requestId, text: progress.text }),
+    (error) => pipeline.logger.warn({ err: error.message }, 'progress listener connection error'),
   );
   const workers: Worker[] = [
     startIngestWorker(pipeline, 'web', {}),

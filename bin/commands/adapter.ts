@@ -19,11 +19,6 @@ export const command = new Command('adapter')
       await runLarkAdapterCommand(config, logger);
       return;
     }
-    if (platform !== 'web') {
-      logger.error(`the ${platform} adapter is not available yet in this version; use \`adapter web\` or \`start\``);
-      process.exitCode = 2;
-      return;
-    }
     if (config.REDIS_URL === undefined) {
       throw new Error(
         'adapter: REDIS_URL is unset. An adapter shares Redis with the workers; `start` runs everything in one process instead.',

@@ -19,14 +19,32 @@ export const command = new Command('start')
     const { closeWorkerWithin } = await import('../../src/pipeline/close-worker-within.ts');
     const config = loadConfigOrExit();
     const logger = createLogger(config.LOG_LEVEL, 'start');
+    // The signal handler goes in first, so a SIGTERM during start-up still shuts down cleanly: whatever has started
+    // so far is closed, in reverse order of starting.
+    const closers: Array<() => Promise<unknown>> = [];
+    onShutdownSignal(
+      logger,
+      async () => {
+        for (const close of closers.reverse()) await close();
+      },
+      config.SHUTDOWN_GRACE_MS + 15_000,
+    );
     const privateRedis = config.REDIS_URL === undefined ? await startPrivateRedisServer() : undefined;
-    if (privateRedis !== undefined)
+    if (privateRedis !== undefined) {
+      closers.push(() => privateRedis.stop());
       logger.info({ url: privateRedis.url }, 'REDIS_URL unset: started a private redis-server');
+    }
     const redisUrl = config.REDIS_URL ?? privateRedis?.url ?? '';
     const redis = createRedisConnection(redisUrl);
     const pipeline = createPipelineContext(redis, config, logger);
+    closers.push(
+      () => redis.quit(),
+      () => pipeline.queues.close(),
+    );
     const model = await loadChatModel(config, pipeline.embeddings, logger);
+    closers.push(() => model.close());
     const worker = startModelWorker(pipeline, model);
+    closers.push(() => closeWorkerWithin(worker, config.SHUTDOWN_GRACE_MS, logger));
     const web = await startWebAdapter(pipeline, {
       port: config.WEB_PORT,
       host: config.WEB_HOST,
@@ -35,27 +53,15 @@ export const command = new Command('start')
       adminToken: config.ADMIN_TOKEN,
       readinessChecks: { model: () => worker.isRunning() },
     });
-    logger.info({ url: web.url, modelId: model.modelId, demo: model.demo }, `web chat ready at ${web.url}`);
+    closers.push(() => web.close());
     const { startDiscordFromConfig } = await import('../../adapters/discord/run-discord-adapter.ts');
-    const discord =
-      config.DISCORD_TOKEN === undefined
-        ? undefined
-        : await startDiscordFromConfig(pipeline, config, createRedisConnection(redisUrl), logger);
     if (config.DISCORD_TOKEN === undefined) logger.info('DISCORD_TOKEN unset: the Discord adapter is not started');
+    else {
+      const discord = await startDiscordFromConfig(pipeline, config, createRedisConnection(redisUrl), logger);
+      if (discord !== undefined) closers.push(() => discord.close());
+    }
     const { startLarkFromConfig } = await import('../../adapters/lark/run-lark-adapter.ts');
     const lark = await startLarkFromConfig(pipeline, config, createRedisConnection(redisUrl), logger);
-    onShutdownSignal(
-      logger,
-      async () => {
-        await discord?.close();
-        await lark?.close();
-        await web.close();
-        await closeWorkerWithin(worker, config.SHUTDOWN_GRACE_MS, logger);
-        await model.close();
-        await pipeline.queues.close();
-        await redis.quit();
-        await privateRedis?.stop();
-      },
-      config.SHUTDOWN_GRACE_MS + 15_000,
-    );
+    if (lark !== undefined) closers.push(() => lark.close());
+    logger.info({ url: web.url, modelId: model.modelId, demo: model.demo }, `web chat ready at ${web.url}`);
   });

@@ -53,7 +53,9 @@ export function createPipelineContext(redis: Redis, settings: PipelineSettings, 
     settings,
     logger,
     keys,
-    queues: new PipelineQueues(redis, settings.QUEUE_PREFIX),
+    queues: new PipelineQueues(redis, settings.QUEUE_PREFIX, (error) =>
+      logger.warn({ err: error.message }, 'queue connection error'),
+    ),
     line: new ChannelLine(redis, keys, lineTtl),
     contexts: new ContextStore(redis, keys, {
       ttlSeconds: settings.CONTEXT_TTL_SECONDS,

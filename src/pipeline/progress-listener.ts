@@ -17,8 +17,11 @@ export async function startProgressListener(
   prefix: string,
   adapterInstance: string,
   onProgress: (progress: Progress) => void,
+  onError: (error: Error) => void = () => {},
 ): Promise<ProgressListener> {
   const events = new QueueEvents(requestsQueueName, { connection, prefix });
+  // Connection errors while Redis is away; QueueEvents reconnects by itself.
+  events.on('error', onError);
   events.on('progress', ({ data }) => {
     const parsed = progressSchema.safeParse(data);
     if (parsed.success && parsed.data.adapterInstance === adapterInstance) onProgress(parsed.data);

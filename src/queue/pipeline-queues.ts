@@ -15,18 +15,28 @@ export class PipelineQueues {
   private readonly ingests = new Map<Platform, Queue>();
   private readonly replies = new Map<Platform, Queue>();
 
+  /**
+   * @param onError - receives the queues' connection errors (while Redis is away); without a listener BullMQ would
+   *   print each one raw to stderr
+   */
   constructor(
     private readonly connection: Redis,
     readonly prefix: string,
+    private readonly onError: (error: Error) => void = () => {},
   ) {
-    this.requests = new Queue(requestsQueueName, { connection, prefix });
+    this.requests = this.watched(new Queue(requestsQueueName, { connection, prefix }));
+  }
+
+  private watched(queue: Queue): Queue {
+    queue.on('error', this.onError);
+    return queue;
   }
 
   /** The ingest queue of a platform. */
   ingestQueue(platform: Platform): Queue {
     let queue = this.ingests.get(platform);
     if (queue === undefined) {
-      queue = new Queue(ingestQueueName(platform), { connection: this.connection, prefix: this.prefix });
+      queue = this.watched(new Queue(ingestQueueName(platform), { connection: this.connection, prefix: this.prefix }));
       this.ingests.set(platform, queue);
     }
     return queue;
@@ -36,7 +46,7 @@ export class PipelineQueues {
   repliesQueue(platform: Platform): Queue {
     let queue = this.replies.get(platform);
     if (queue === undefined) {
-      queue = new Queue(repliesQueueName(platform), { connection: this.connection, prefix: this.prefix });
+      queue = this.watched(new Queue(repliesQueueName(platform), { connection: this.connection, prefix: this.prefix }));
       this.replies.set(platform, queue);
     }
     return queue;

@@ -82,10 +82,7 @@ describe('start command', () => {
     expect(probe).toBe('closed');
   });
 
-  it('says clearly that the Discord adapter is not available yet, and names a bad variable', async () => {
-    const discord = runCli(['adapter', 'discord'], {});
-    expect(await exited(discord.child)).toBe(2);
-    expect(discord.output()).toContain('not available yet');
+  it('names a bad variable in a one-line error and exits 2', async () => {
     const bad = runCli(['worker'], { WEB_PORT: 'eighty' });
     expect(await exited(bad.child)).toBe(2);
     expect(bad.output()).toMatch(/Configuration: WEB_PORT is invalid/);

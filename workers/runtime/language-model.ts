@@ -23,6 +23,8 @@ export interface LanguageModelOptions {
   executionProvider: ExecutionProvider;
   /** Intra-op threads on CPU. @defaultValue onnxruntime's choice (all cores) */
   threads?: number;
+  /** Let idle onnxruntime threads spin-wait (see `SessionOptions.spinning`). @defaultValue false */
+  spinning?: boolean;
   /** A tokenizer to use instead of loading `tokenizer.json` (tests, or one already loaded). */
   tokenizer?: GenerationTokenizer;
 }
@@ -150,6 +152,7 @@ export async function loadLanguageModel(directory: string, options: LanguageMode
   const sessionOptions = {
     executionProvider: options.executionProvider,
     ...(options.threads === undefined ? {} : { threads: options.threads }),
+    ...(options.spinning === undefined ? {} : { spinning: options.spinning }),
   };
   const open = async (file: string) => {
     try {

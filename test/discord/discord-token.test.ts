@@ -1,5 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { resolve } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startDiscordAdapter } from '../../adapters/discord/discord-adapter.ts';
 import { DiscordTokenError } from '../../adapters/discord/transport.ts';
@@ -7,35 +6,11 @@ import { findFreePort } from '../../src/redis/private-redis-server.ts';
 import { createRedisConnection } from '../../src/redis/redis-connection.ts';
 import { ZiyaChatModel } from '../../workers/chat/ziya-chat-model.ts';
 import { startModelWorker } from '../../workers/model-worker.ts';
+import { CliProcess } from '../support/cli-process.ts';
 import { FakeDiscord } from '../support/fake-discord/fake-discord.ts';
 import { useTestRedis } from '../support/redis.ts';
 import { testPipeline } from '../support/test-pipeline.ts';
 import { answerTo, fakeGuilds, ids, person } from './discord-harness.ts';
-
-const repositoryRoot = resolve(import.meta.dirname, '../..');
-
-function runCli(args: string[], environment: Record<string, string>): { child: ChildProcess; output: () => string } {
-  const { DISCORD_TOKEN: _token, MODEL_DIR: _model, REDIS_URL: _redis, ...inherited } = process.env;
-  const child = spawn(process.execPath, ['bin/ziya-visual-bot.js', ...args], {
-    cwd: repositoryRoot,
-    env: { ...inherited, LOG_LEVEL: 'info', ...environment },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout?.on('data', (chunk: Buffer) => {
-    output += chunk.toString();
-  });
-  child.stderr?.on('data', (chunk: Buffer) => {
-    output += chunk.toString();
-  });
-  return { child, output: () => output };
-}
-
-const exited = (child: ChildProcess) =>
-  new Promise<number | null>((done) => {
-    if (child.exitCode !== null) done(child.exitCode);
-    else child.once('exit', (code) => done(code));
-  });
 
 describe('Discord adapter: tokens and the commands that start it', () => {
   const redis = useTestRedis();
@@ -79,25 +54,31 @@ describe('Discord adapter: tokens and the commands that start it', () => {
   });
 
   it('`adapter discord` with a refused token or no token says so clearly and exits non-zero', async () => {
-    const refused = runCli(['adapter', 'discord'], {
+    const refused = new CliProcess(['adapter', 'discord'], {
+      LOG_LEVEL: 'info',
       DISCORD_TOKEN: 'not-the-token-SECRET',
       DISCORD_API_URL: discord.apiUrl,
       REDIS_URL: redis.url,
       QUEUE_PREFIX: redis.prefix,
     });
     children.push(refused.child);
-    expect(await exited(refused.child)).toBe(1);
-    expect(refused.output()).toContain('Discord refused DISCORD_TOKEN');
-    expect(refused.output()).not.toContain('not-the-token-SECRET');
+    expect(await refused.exited).toBe(1);
+    expect(refused.text()).toContain('Discord refused DISCORD_TOKEN');
+    expect(refused.text()).not.toContain('not-the-token-SECRET');
 
-    const missing = runCli(['adapter', 'discord'], { REDIS_URL: redis.url, QUEUE_PREFIX: redis.prefix });
+    const missing = new CliProcess(['adapter', 'discord'], {
+      LOG_LEVEL: 'info',
+      REDIS_URL: redis.url,
+      QUEUE_PREFIX: redis.prefix,
+    });
     children.push(missing.child);
-    expect(await exited(missing.child)).toBe(2);
-    expect(missing.output()).toContain('DISCORD_TOKEN is unset');
+    expect(await missing.exited).toBe(2);
+    expect(missing.text()).toContain('DISCORD_TOKEN is unset');
   });
 
   it('`start` with DISCORD_TOKEN answers a Discord message end to end in one process', async () => {
-    const run = runCli(['start'], {
+    const run = new CliProcess(['start'], {
+      LOG_LEVEL: 'info',
       DISCORD_TOKEN: discord.token,
       DISCORD_API_URL: discord.apiUrl,
       REDIS_URL: redis.url,
@@ -118,13 +99,13 @@ describe('Discord adapter: tokens and the commands that start it', () => {
       content: 'hello from discord',
     });
     await discord.waitFor(() => answerTo(discord, ids.dm, id).length > 0, 30_000, 'the answer from `start`');
-    expect(run.output()).not.toContain(discord.token);
+    expect(run.text()).not.toContain(discord.token);
     // The shutdown handler is installed once every adapter has had its turn (Lark comes after Discord).
-    await discord.waitFor(() => /lark/i.test(run.output()), 30_000, 'start to finish starting');
+    await discord.waitFor(() => /lark/i.test(run.text()), 30_000, 'start to finish starting');
     await new Promise((resolve) => setTimeout(resolve, 300));
     run.child.kill('SIGTERM');
-    const code = await exited(run.child);
-    expect(code, run.output().slice(-3000)).toBe(0);
+    const code = await run.exited;
+    expect(code, run.text().slice(-3000)).toBe(0);
   });
 
   it('`adapter discord` in its own process, with a model worker elsewhere on the same Redis, answers a message', async () => {
@@ -132,7 +113,8 @@ describe('Discord adapter: tokens and the commands that start it', () => {
     const model = await ZiyaChatModel.load(inject('tinyModelDir'), { executionProvider: 'cpu', threads: 1 });
     const worker = startModelWorker(pipeline, model);
     try {
-      const run = runCli(['adapter', 'discord'], {
+      const run = new CliProcess(['adapter', 'discord'], {
+        LOG_LEVEL: 'info',
         DISCORD_TOKEN: discord.token,
         DISCORD_API_URL: discord.apiUrl,
         REDIS_URL: redis.url,
@@ -142,16 +124,16 @@ describe('Discord adapter: tokens and the commands that start it', () => {
       children.push(run.child);
       const identified = discord.identifies.length;
       await discord.waitFor(() => discord.identifies.length > identified, 60_000, 'the adapter to connect');
-      await discord.waitFor(() => /listening|METRICS_PORT/.test(run.output()), 30_000, 'the ops server');
+      await discord.waitFor(() => /listening|METRICS_PORT/.test(run.text()), 30_000, 'the ops server');
       const id = discord.sendMessage({
         channelId: ids.dm,
         author: person('200000000000000011', 'iris'),
         content: 'hi there',
       });
       await discord.waitFor(() => answerTo(discord, ids.dm, id).length > 0, 30_000, 'the answer');
-      expect(run.output()).not.toContain(discord.token);
+      expect(run.text()).not.toContain(discord.token);
       run.child.kill('SIGTERM');
-      expect(await exited(run.child), run.output().slice(-2000)).toBe(0);
+      expect(await run.exited, run.text().slice(-2000)).toBe(0);
     } finally {
       await worker.close();
       await model.close();

@@ -1,35 +1,10 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { resolve } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { findFreePort } from '../../src/redis/private-redis-server.ts';
+import { CliProcess } from '../support/cli-process.ts';
 import { FakeOpenPlatform } from '../support/fake-lark/fake-open-platform.ts';
 import { messageEvent } from '../support/fake-lark/lark-events.ts';
 import { answerTo, botOpenId, user } from './lark-harness.ts';
-
-const repositoryRoot = resolve(import.meta.dirname, '../..');
-
-function runCli(args: string[], environment: Record<string, string>): { child: ChildProcess; output: () => string } {
-  const { REDIS_URL: _redis, MODEL_DIR: _model, ...inherited } = process.env;
-  const child = spawn(process.execPath, ['bin/ziya-visual-bot.js', ...args], {
-    cwd: repositoryRoot,
-    env: { ...inherited, LOG_LEVEL: 'info', ...environment },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout?.on('data', (chunk: Buffer) => {
-    output += chunk.toString();
-  });
-  child.stderr?.on('data', (chunk: Buffer) => {
-    output += chunk.toString();
-  });
-  return { child, output: () => output };
-}
-
-const exited = (child: ChildProcess) =>
-  new Promise<number | null>((done) => {
-    if (child.exitCode !== null) done(child.exitCode);
-    else child.once('exit', (code) => done(code));
-  });
 
 // The commands as a user runs them: `start` with LARK_APP_ID set answers Lark messages in one process, and
 // `adapter lark` with a wrong secret stops with one clear line and a non-zero exit.
@@ -47,7 +22,8 @@ describe('Lark through the CLI', () => {
   });
 
   it('`start` with LARK_APP_ID runs the Lark adapter next to the rest and answers a Lark message', async () => {
-    const run = runCli(['start'], {
+    const run = new CliProcess(['start'], {
+      LOG_LEVEL: 'info',
       WEB_PORT: String(await findFreePort()),
       MODEL_DIR: inject('tinyModelDir'),
       MAX_NEW_TOKENS: '6',
@@ -57,7 +33,7 @@ describe('Lark through the CLI', () => {
     });
     started.push(run.child);
     await fake.waitFor(() => fake.connections === 1 || run.child.exitCode !== null, 90_000, 'the long connection');
-    expect(run.child.exitCode, run.output()).toBeNull();
+    expect(run.child.exitCode, run.text()).toBeNull();
     const event = messageEvent({
       chatId: 'oc_cli',
       chatType: 'p2p',
@@ -69,12 +45,13 @@ describe('Lark through the CLI', () => {
     const answer = await answerTo(fake, event.event.message.message_id, 60_000);
     expect(answer.messages).toHaveLength(1);
     run.child.kill('SIGTERM');
-    expect(await exited(run.child)).toBe(0);
-    expect(run.output()).not.toContain(appSecret);
+    expect(await run.exited).toBe(0);
+    expect(run.text()).not.toContain(appSecret);
   });
 
   it('`adapter lark` with a wrong secret exits non-zero with a clear message and no secret', async () => {
-    const run = runCli(['adapter', 'lark'], {
+    const run = new CliProcess(['adapter', 'lark'], {
+      LOG_LEVEL: 'info',
       REDIS_URL: inject('redisUrl'),
       METRICS_PORT: '0',
       LARK_APP_ID: appId,
@@ -82,19 +59,20 @@ describe('Lark through the CLI', () => {
       LARK_DOMAIN: fake.url,
     });
     started.push(run.child);
-    expect(await exited(run.child)).toBe(1);
-    expect(run.output()).toContain('refused the app credentials');
-    expect(run.output()).not.toContain('wrong-secret-value');
+    expect(await run.exited).toBe(1);
+    expect(run.text()).toContain('refused the app credentials');
+    expect(run.text()).not.toContain('wrong-secret-value');
   });
 
   it('`adapter lark` with an app id the long connection would ignore exits 2 naming LARK_APP_ID', async () => {
-    const run = runCli(['adapter', 'lark'], {
+    const run = new CliProcess(['adapter', 'lark'], {
+      LOG_LEVEL: 'info',
       REDIS_URL: inject('redisUrl'),
       LARK_APP_ID: 'my-app',
       LARK_APP_SECRET: 'x',
     });
     started.push(run.child);
-    expect(await exited(run.child)).toBe(2);
-    expect(run.output()).toContain('LARK_APP_ID');
+    expect(await run.exited).toBe(2);
+    expect(run.text()).toContain('LARK_APP_ID');
   });
 });

@@ -6,9 +6,9 @@ import type { PipelineContext } from '../../src/pipeline/pipeline-context.ts';
 import { type ProgressListener, startProgressListener } from '../../src/pipeline/progress-listener.ts';
 import { receiveMessage } from '../../src/pipeline/receive-message.ts';
 import { createRedisConnection } from '../../src/redis/redis-connection.ts';
+import { CliProcess, eventually } from '../support/cli-process.ts';
 import { useTestRedis } from '../support/redis.ts';
 import { ReplyCollector, testPipeline } from '../support/test-pipeline.ts';
-import { CliProcess, eventually } from './support/cli-process.ts';
 
 // Real `ziya-visual-bot worker` processes (real tiny model: 1500 tokens take a few seconds on one thread) get SIGTERM
 // in the middle of a generation. Each reply must be delivered exactly once, whichever worker ends up answering it.

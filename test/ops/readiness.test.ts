@@ -2,9 +2,9 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startWebAdapter, type WebAdapter } from '../../adapters/web/web-adapter.ts';
 import type { PipelineContext } from '../../src/pipeline/pipeline-context.ts';
 import { createRedisConnection } from '../../src/redis/redis-connection.ts';
+import { CliProcess, eventually } from '../support/cli-process.ts';
 import { randomPrefix } from '../support/redis.ts';
 import { testPipeline } from '../support/test-pipeline.ts';
-import { CliProcess, eventually } from './support/cli-process.ts';
 import { RestartableRedis } from './support/restartable-redis.ts';
 
 async function readiness(url: string): Promise<{ status: number; body: Record<string, unknown> }> {

@@ -1,35 +1,11 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { findFreePort } from '../../src/redis/private-redis-server.ts';
+import { CliProcess } from '../support/cli-process.ts';
 import { SseClient } from '../support/sse-client.ts';
-
-const repositoryRoot = resolve(import.meta.dirname, '../..');
-
-function runCli(args: string[], environment: Record<string, string>): { child: ChildProcess; output: () => string } {
-  const { REDIS_URL: _redis, MODEL_DIR: _model, ...inherited } = process.env;
-  const child = spawn(process.execPath, ['bin/ziya-visual-bot.js', ...args], {
-    cwd: repositoryRoot,
-    env: { ...inherited, LOG_LEVEL: 'info', ...environment },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout?.on('data', (chunk: Buffer) => {
-    output += chunk.toString();
-  });
-  child.stderr?.on('data', (chunk: Buffer) => {
-    output += chunk.toString();
-  });
-  return { child, output: () => output };
-}
-
-const exited = (child: ChildProcess) =>
-  new Promise<number | null>((resolve) => {
-    if (child.exitCode !== null) resolve(child.exitCode);
-    else child.once('exit', (code) => resolve(code));
-  });
 
 // `npm start` with nothing configured: private redis-server, demo model built into the cache dir, web chat.
 describe('start command', () => {
@@ -42,7 +18,12 @@ describe('start command', () => {
 
   it('runs everything in one process, answers through the web chat and shuts down on SIGTERM', async () => {
     const port = await findFreePort();
-    const run = runCli(['start'], { WEB_PORT: String(port), CACHE_DIR: cacheDirectory, MAX_NEW_TOKENS: '8' });
+    const run = new CliProcess(['start'], {
+      LOG_LEVEL: 'info',
+      WEB_PORT: String(port),
+      CACHE_DIR: cacheDirectory,
+      MAX_NEW_TOKENS: '8',
+    });
     started.push(run.child);
     const base = `http://127.0.0.1:${port}`;
     const deadline = Date.now() + 90_000;
@@ -53,9 +34,9 @@ describe('start command', () => {
         .catch(() => undefined);
       if (info === undefined) await new Promise((r) => setTimeout(r, 250));
     }
-    expect(info, run.output()).toMatchObject({ demo: true, modelId: 'random-tiny-s0-fp32' });
-    expect(run.output()).toContain('REDIS_URL unset: started a private redis-server');
-    expect(run.output()).toContain('random weights');
+    expect(info, run.text()).toMatchObject({ demo: true, modelId: 'random-tiny-s0-fp32' });
+    expect(run.text()).toContain('REDIS_URL unset: started a private redis-server');
+    expect(run.text()).toContain('random weights');
     const stream = new SseClient(`${base}/api/channels/lobby/events`);
     await stream.ready();
     const posted = (await (
@@ -68,11 +49,11 @@ describe('start command', () => {
     const reply = await stream.reply(posted.requestId);
     expect(reply['language']).toBe('zh-CN');
     stream.close();
-    const redisUrl = /"url":"(redis:\/\/127\.0\.0\.1:\d+)"/.exec(run.output())?.[1];
+    const redisUrl = /"url":"(redis:\/\/127\.0\.0\.1:\d+)"/.exec(run.text())?.[1];
     expect(redisUrl).toBeDefined();
     run.child.kill('SIGTERM');
-    expect(await exited(run.child)).toBe(0);
-    expect(run.output()).toContain('shutting down');
+    expect(await run.exited).toBe(0);
+    expect(run.text()).toContain('shutting down');
     // The private redis-server went with it.
     const redisPort = Number(redisUrl?.split(':').at(-1));
     const probe = await fetch(`http://127.0.0.1:${redisPort}`).then(
@@ -83,8 +64,8 @@ describe('start command', () => {
   });
 
   it('names a bad variable in a one-line error and exits 2', async () => {
-    const bad = runCli(['worker'], { WEB_PORT: 'eighty' });
-    expect(await exited(bad.child)).toBe(2);
-    expect(bad.output()).toMatch(/Configuration: WEB_PORT is invalid/);
+    const bad = new CliProcess(['worker'], { LOG_LEVEL: 'info', WEB_PORT: 'eighty' });
+    expect(await bad.exited).toBe(2);
+    expect(bad.text()).toMatch(/Configuration: WEB_PORT is invalid/);
   });
 });

@@ -1,16 +1,26 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 
-const repositoryRoot = resolve(import.meta.dirname, '../../..');
+const repositoryRoot = resolve(import.meta.dirname, '../..');
 
-/** A `ziya-visual-bot` command run as its own process, its output (JSON log lines) kept. */
+/**
+ * A `ziya-visual-bot` command run as its own process, its output (JSON log lines) kept. The test's own Redis, model
+ * and platform credentials are not inherited: each test passes exactly the environment it means.
+ */
 export class CliProcess {
   readonly child: ChildProcess;
   private output = '';
   readonly exited: Promise<number | null>;
 
   constructor(args: string[], environment: Record<string, string>) {
-    const { REDIS_URL: _redis, MODEL_DIR: _model, ...inherited } = process.env;
+    const {
+      REDIS_URL: _redis,
+      MODEL_DIR: _model,
+      DISCORD_TOKEN: _discord,
+      LARK_APP_ID: _larkApp,
+      LARK_APP_SECRET: _larkSecret,
+      ...inherited
+    } = process.env;
     this.child = spawn(process.execPath, ['bin/ziya-visual-bot.js', ...args], {
       cwd: repositoryRoot,
       env: { ...inherited, ...environment },

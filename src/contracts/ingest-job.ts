@@ -1,6 +1,5 @@
 import { z } from 'zod';
-import { chatUserSchema } from './chat-request.ts';
-import { channelKeySchema, platformSchema, replyTargetSchema, requestIdSchema } from './platform.ts';
+import { chatRequestSchema } from './chat-request.ts';
 
 /** An attachment as received, before download and validation. */
 export const ingestAttachmentSchema = z.discriminatedUnion('kind', [
@@ -33,18 +32,8 @@ export const ingestAttachmentSchema = z.discriminatedUnion('kind', [
 export type IngestAttachment = z.infer<typeof ingestAttachmentSchema>;
 
 /** A received message before its images are downloaded and validated (queue `ingest`, job id = request id). */
-export const ingestJobSchema = z.object({
-  version: z.literal(1),
-  id: requestIdSchema,
-  platform: platformSchema,
-  channelKey: channelKeySchema,
-  replyTarget: replyTargetSchema,
-  user: chatUserSchema,
-  text: z.string(),
+export const ingestJobSchema = chatRequestSchema.omit({ images: true }).extend({
   attachments: z.array(ingestAttachmentSchema),
-  languageHint: z.string().min(2).optional(),
-  receivedAt: z.iso.datetime(),
-  adapterInstance: z.string().min(1),
 });
 /** A received message before its images are validated. */
 export type IngestJob = z.infer<typeof ingestJobSchema>;

@@ -13,11 +13,17 @@ export interface ChatTurn {
 /** Sampling settings; anything left out comes from the model directory's `model.json`. */
 export interface GenerationSettings {
   maxNewTokens: number;
+  /** 0 means greedy. */
   temperature: number;
+  /** 1 disables nucleus sampling. */
   topP: number;
+  /** 0 disables top-k. */
   topK: number;
+  /** 1 disables the penalty. */
   repetitionPenalty: number;
+  /** False means greedy. */
   doSample: boolean;
+  /** Seeds the sampler: the same seed, prompt and settings give the same reply. */
   seed: number;
 }
 
@@ -39,7 +45,7 @@ export interface ChatModelRequest {
   onText?: (textSoFar: string) => void;
 }
 
-/** Why generation ended. */
+/** Why generation ended: EOS or a stop string, the token limit (or the context), or the abort signal. */
 export type FinishReason = 'stop' | 'length' | 'aborted';
 
 /** The model's answer and what it took to produce it. */

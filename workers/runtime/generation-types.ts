@@ -1,19 +1,6 @@
-/** Sampling and length settings of one generation. */
-export interface GenerationSettings {
-  maxNewTokens: number;
-  /** 0 means greedy. */
-  temperature: number;
-  /** 1 disables nucleus sampling. */
-  topP: number;
-  /** 0 disables top-k. */
-  topK: number;
-  /** 1 disables the penalty. */
-  repetitionPenalty: number;
-  /** False means greedy. */
-  doSample: boolean;
-  /** Seeds the sampler: the same seed, prompt and settings give the same reply. */
-  seed: number;
-}
+import type { FinishReason, GenerationSettings } from '../../src/model/chat-model.ts';
+
+export type { FinishReason, GenerationSettings };
 
 /** One generation: what comes before the reply, how to sample it and when to stop. */
 export interface GenerationRequest {
@@ -28,9 +15,6 @@ export interface GenerationRequest {
   /** Called with the whole visible reply so far each time it grows. */
   onText?: (textSoFar: string) => void;
 }
-
-/** Why generation ended: EOS or a stop string, the token limit (or the context), or the abort signal. */
-export type FinishReason = 'stop' | 'length' | 'aborted';
 
 /** Where the time went. */
 export interface GenerationTimings {

@@ -64,6 +64,9 @@ function isImageAttachment(attachment: Attachment): boolean {
   return imageExtension.test(attachment.name) || !attachment.name.includes('.');
 }
 
+/** Stands in for an attachment URL that does not parse; no downloader fetches it. */
+const unparseableAttachmentUrl = 'about:invalid';
+
 function urlAttachment(
   url: string,
   extra: { fileName?: string; mediaType?: string; size?: number } = {},
@@ -92,8 +95,10 @@ export function decodeMessage(
   };
   for (const attachment of message.attachments.values()) {
     if (!isImageAttachment(attachment)) continue;
+    // An attachment URL that does not even parse stays in the message (the user is told the image is unreadable)
+    // instead of failing the message's contract and going unanswered.
     add(
-      urlAttachment(attachment.url, {
+      urlAttachment(URL.canParse(attachment.url) ? attachment.url : unparseableAttachmentUrl, {
         fileName: attachment.name,
         size: attachment.size,
         ...(attachment.contentType === null ? {} : { mediaType: attachment.contentType }),

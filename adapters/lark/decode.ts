@@ -56,11 +56,6 @@ interface PostElement {
   image_key?: string;
 }
 
-interface PostBody {
-  title?: string;
-  content?: PostElement[][];
-}
-
 function mentionText(mention: LarkMention | undefined, botOpenId: string, fallback: string): string {
   if (mention === undefined) return fallback === '@_all' ? '@all' : fallback;
   if (mention.id?.open_id === botOpenId) return '';
@@ -77,17 +72,21 @@ function replaceMentions(text: string, mentions: readonly LarkMention[], botOpen
   );
 }
 
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+const stringOrEmpty = (value: unknown): string => (typeof value === 'string' ? value : '');
+
 /** A post body, possibly wrapped in a locale key (`{"zh_cn": {...}}`). */
-function postBody(content: Record<string, unknown>): PostBody {
-  if (Array.isArray(content['content'])) return content as PostBody;
+function postBody(content: Record<string, unknown>): { title: unknown; content: unknown[] } {
+  if (Array.isArray(content['content'])) return { title: content['title'], content: content['content'] };
   for (const value of Object.values(content)) {
-    if (typeof value === 'object' && value !== null && Array.isArray((value as PostBody).content)) {
-      return value as PostBody;
-    }
+    if (isRecord(value) && Array.isArray(value['content'])) return { title: value['title'], content: value['content'] };
   }
-  return {};
+  return { title: '', content: [] };
 }
 
+// Event content is user-controlled JSON: every field is checked for its type (a malformed post is decoded as far as
+// it makes sense, never thrown on), so one broken event cannot fail the handler and be redelivered for hours.
 function decodePost(
   content: Record<string, unknown>,
   mentions: readonly LarkMention[],
@@ -96,22 +95,26 @@ function decodePost(
   const body = postBody(content);
   const imageKeys: string[] = [];
   const lines: string[] = [];
-  for (const paragraph of body.content ?? []) {
+  for (const paragraph of body.content) {
+    if (!Array.isArray(paragraph)) continue;
     let line = '';
-    for (const element of paragraph) {
-      if (element.tag === 'text' || element.tag === 'a' || element.tag === 'code_block' || element.tag === 'md') {
-        line += element.text ?? '';
-      } else if (element.tag === 'at') {
-        const key = element.user_id ?? '';
+    for (const element of paragraph as unknown[]) {
+      if (!isRecord(element)) continue;
+      const { tag } = element as PostElement;
+      if (tag === 'text' || tag === 'a' || tag === 'code_block' || tag === 'md') {
+        line += stringOrEmpty(element['text']);
+      } else if (tag === 'at') {
+        const key = stringOrEmpty(element['user_id']);
+        const userName = element['user_name'];
         const mention = mentions.find((candidate) => candidate.key === key || candidate.id?.open_id === key);
-        line += mentionText(mention, botOpenId, element.user_name === undefined ? key : `@${element.user_name}`);
-      } else if (element.tag === 'img' && element.image_key !== undefined) {
-        imageKeys.push(element.image_key);
+        line += mentionText(mention, botOpenId, typeof userName === 'string' ? `@${userName}` : key);
+      } else if (tag === 'img' && typeof element['image_key'] === 'string' && element['image_key'] !== '') {
+        imageKeys.push(element['image_key']);
       }
     }
     lines.push(line);
   }
-  const title = body.title?.trim() ?? '';
+  const title = stringOrEmpty(body.title).trim();
   const text = lines.join('\n').trim();
   return { text: title === '' ? text : `${title}\n${text}`.trim(), imageKeys };
 }
@@ -123,19 +126,20 @@ function decodePost(
 export function decodeMessageEvent(event: LarkMessageEvent, botOpenId: string): DecodedLarkMessage | undefined {
   const message = event.message;
   if (message === undefined || message.message_id === undefined || message.chat_id === undefined) return undefined;
-  const mentions = message.mentions ?? [];
-  let content: Record<string, unknown>;
+  const mentions = Array.isArray(message.mentions) ? message.mentions.filter(isRecord) : [];
+  let content: unknown;
   try {
-    content = JSON.parse(message.content) as Record<string, unknown>;
+    content = JSON.parse(message.content);
   } catch {
     return undefined;
   }
+  if (!isRecord(content)) return undefined;
   let text = '';
   let imageKeys: string[] = [];
   if (message.message_type === 'text') {
-    text = replaceMentions(String(content['text'] ?? ''), mentions, botOpenId);
+    text = replaceMentions(stringOrEmpty(content['text']), mentions, botOpenId);
   } else if (message.message_type === 'image') {
-    if (typeof content['image_key'] === 'string') imageKeys = [content['image_key']];
+    if (typeof content['image_key'] === 'string' && content['image_key'] !== '') imageKeys = [content['image_key']];
   } else if (message.message_type === 'post') {
     ({ text, imageKeys } = decodePost(content, mentions, botOpenId));
   } else {

@@ -113,7 +113,13 @@ export async function receiveLarkEvent(
 ): Promise<ReceiveOutcome> {
   const { pipeline, settings, botOpenId } = dependencies;
   const message = decodeMessageEvent(event, botOpenId);
-  if (message === undefined) return 'unsupported';
+  if (message === undefined) {
+    pipeline.logger.info(
+      { messageType: event.message?.message_type, messageId: event.message?.message_id },
+      'Lark message not understood (type or content): not answered',
+    );
+    return 'unsupported';
+  }
   const logger = pipeline.logger.child({ messageId: message.messageId, chatId: message.chatId });
   if (message.fromBot || message.senderOpenId === botOpenId || message.senderOpenId === '') return 'ignored';
   if (message.createdAt !== undefined && Date.now() - message.createdAt > settings.eventMaxAgeSeconds * 1000) {

@@ -1,0 +1,136 @@
+import type { Worker } from 'bullmq';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { type LarkAdapter, startLarkAdapter } from '../../adapters/lark/lark-adapter.ts';
+import type { ReceiveOutcome } from '../../adapters/lark/receive-event.ts';
+import { errorMessage } from '../../src/i18n/error-message.ts';
+import type { PipelineContext } from '../../src/pipeline/pipeline-context.ts';
+import { createRedisConnection } from '../../src/redis/redis-connection.ts';
+import { ZiyaChatModel } from '../../workers/chat/ziya-chat-model.ts';
+import { startModelWorker } from '../../workers/model-worker.ts';
+import { answerTo, botOpenId, user } from '../lark/lark-harness.ts';
+import { FakeOpenPlatform } from '../support/fake-lark/fake-open-platform.ts';
+import { messageEvent, newMessageId, postWebhookEvent } from '../support/fake-lark/lark-events.ts';
+import { RecordingChatModel } from '../support/recording-chat-model.ts';
+import { useTestRedis } from '../support/redis.ts';
+import { testPipeline } from '../support/test-pipeline.ts';
+
+// Malformed Lark message events over the signed, encrypted webhook (the real SDK's EventDispatcher): content that is
+// not JSON, JSON of the wrong shape, post bodies with nulls and numbers where strings belong, mentions that are not a
+// list. Each is acknowledged with 200 (a failing handler would make Lark redeliver it for hours), then either
+// answered with a localized error or logged and dropped; the next ordinary message is answered.
+describe('Lark: malformed message events over the webhook', () => {
+  const redis = useTestRedis();
+  const appId = 'cli_a1b2c3d4e5f60066';
+  const appSecret = 'secret-hostile';
+  const encryptKey = 'encrypt-key-hostile';
+  const verificationToken = 'verification-token-hostile';
+  const fake = new FakeOpenPlatform({ appId, appSecret, botOpenId });
+  const mallory = user('mallory');
+  const outcomes = new Map<string, ReceiveOutcome>();
+  let pipeline: PipelineContext;
+  let model: RecordingChatModel;
+  let worker: Worker;
+  let adapter: LarkAdapter;
+  let url: string;
+
+  beforeAll(async () => {
+    await fake.start();
+    pipeline = testPipeline(redis.connection, redis.prefix, { IMAGE_MAX_BYTES: 256 * 1024, MAX_NEW_TOKENS: 4 });
+    model = new RecordingChatModel(
+      await ZiyaChatModel.load(inject('tinyModelDir'), { executionProvider: 'cpu', threads: 1 }),
+    );
+    worker = startModelWorker(pipeline, model);
+    adapter = await startLarkAdapter(pipeline, {
+      settings: {
+        appId,
+        appSecret,
+        domain: fake.url,
+        mode: 'webhook',
+        encryptKey,
+        verificationToken,
+        webhookPort: 0,
+        webhookHost: '127.0.0.1',
+        imageWaitMs: 0,
+        apiRetryDelayMs: 10,
+      },
+      eventsConnection: createRedisConnection(redis.url),
+      onOutcome: (outcome, event) => {
+        if (event.message?.message_id !== undefined) outcomes.set(event.message.message_id, outcome);
+      },
+    });
+    url = adapter.webhookUrl ?? '';
+  });
+  afterAll(async () => {
+    await adapter?.close();
+    await worker?.close();
+    await model?.close();
+    await pipeline?.queues.close();
+    await fake.close();
+  });
+
+  /** Posts a p2p event whose message content (and optionally other message fields) are replaced verbatim. */
+  async function post(
+    messageType: 'text' | 'post' | 'image',
+    rawContent: string,
+    extra: Record<string, unknown> = {},
+  ): Promise<string> {
+    const messageId = newMessageId();
+    const payload = messageEvent({
+      messageId,
+      chatId: 'oc_hostile',
+      chatType: 'p2p',
+      sender: mallory,
+      messageType,
+      content: {},
+      verificationToken,
+      appId,
+    });
+    Object.assign(payload.event.message, { content: rawContent, ...extra });
+    const response = await postWebhookEvent(url, payload, { encryptKey });
+    expect(response.status).toBe(200);
+    return messageId;
+  }
+
+  const answeredWith: Array<[string, 'text' | 'post' | 'image', string, string, Record<string, unknown>?]> = [
+    ['post whose paragraphs are null', 'post', '{"content":[null]}', 'empty_message'],
+    ['post in a locale wrapper whose paragraph is a number', 'post', '{"zh_cn":{"content":[1]}}', 'empty_message'],
+    ['post whose elements are null', 'post', '{"content":[[null,null]]}', 'empty_message'],
+    ['post whose text is an object', 'post', '{"content":[[{"tag":"text","text":{"$gt":""}}]]}', 'empty_message'],
+    ['post with a numeric image key', 'post', '{"content":[[{"tag":"img","image_key":5}]]}', 'empty_message'],
+    ['text whose text is an object', 'text', '{"text":{"a":1}}', 'empty_message'],
+    ['image with an object image key', 'image', '{"image_key":{"x":1}}', 'empty_message'],
+    ['a 50 000-character text', 'text', JSON.stringify({ text: 'x'.repeat(50_000) }), 'message_too_long'],
+    ['mentions that are not a list', 'text', '{"text":""}', 'empty_message', { mentions: 'everyone' }],
+  ];
+  for (const [what, type, content, error, extra] of answeredWith) {
+    it(`answers ${what} with a localized ${error}`, async () => {
+      const messageId = await post(type, content, extra);
+      const answer = await answerTo(fake, messageId);
+      expect(['en', 'zh-CN'].map((language) => errorMessage(language, error))).toContain(answer.text);
+      expect(model.callOf(`lark-${messageId}`)).toBeUndefined();
+    });
+  }
+
+  it('answers a post with a numeric title from its text', async () => {
+    const messageId = await post('post', '{"title":5,"content":[[{"tag":"text","text":"What is a cat?"}]]}');
+    await answerTo(fake, messageId);
+    expect(model.callOf(`lark-${messageId}`)?.request.question).toBe('What is a cat?');
+  });
+
+  const dropped: Array<[string, 'text' | 'post' | 'image', string]> = [
+    ['post content that is not JSON', 'post', '{"zh_cn": {"content": [[{"tag": "text", "text": "unterminated'],
+    ['post content that is JSON null', 'post', 'null'],
+    ['text content that is a JSON array', 'text', '[1,2,3]'],
+    ['text content that is a JSON string', 'text', '"hello"'],
+  ];
+  it('acknowledges and drops content that is not a JSON object (logged as not understood), then answers the next message', async () => {
+    const ids: string[] = [];
+    for (const [, type, content] of dropped) ids.push(await post(type, content));
+    // The webhook answers after the handler ran: each outcome is known already.
+    expect(ids.map((id) => outcomes.get(id))).toEqual(dropped.map(() => 'unsupported'));
+    const next = await post('text', JSON.stringify({ text: 'Hello, are you still there?' }));
+    await answerTo(fake, next);
+    expect(model.callOf(`lark-${next}`)?.request.question).toBe('Hello, are you still there?');
+    for (const id of ids) expect(fake.repliesTo(id)).toEqual([]);
+  });
+});

@@ -109,6 +109,8 @@ async function measure(redisUrl: string, inner: ChatModel, channels: number): Pr
       JOB_LOCK_MS: 30_000,
       DEDUPLICATION_TTL_SECONDS: 28_800,
       PROGRESS_INTERVAL_MS: 300,
+      RATE_LIMIT_USER_PER_MINUTE: 0,
+      RATE_LIMIT_CHANNEL_PER_MINUTE: 0,
     },
     logger,
   );

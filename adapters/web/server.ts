@@ -12,7 +12,8 @@
  *        clientMessageId (letters, digits, - and _) makes retries idempotent; a random one is made when absent.
  *        Every error the user should see (empty, too long, bad image) comes back later as an SSE `reply` with
  *        `error` set, in order with the channel's other replies; the POST itself fails only for a malformed
- *        request (400 { error: 'bad_request', message }) or a body over the upload limit (413).
+ *        request (400 { error: 'bad_request', message }), a body over the upload limit (413), or a message over the
+ *        rate limits after this minute's `rate_limited` reply was already sent (429 { requestId, error, message }).
  *   GET  /api/channels/:channel/events       → text/event-stream; events (data is JSON):
  *          event: progress  data: { requestId, text }      accumulated partial answer (throttled, ≥ 300 ms)
  *          event: reply     data: { requestId, text, language, finishReason, error? }
@@ -117,7 +118,16 @@ async function postMessage(
     adapterInstance: dependencies.adapterInstance,
   });
   if (result.duplicate) sendJson(response, 200, { requestId: result.requestId, duplicate: true });
-  else sendJson(response, 202, { requestId: result.requestId });
+  else if (result.rateLimited === 'dropped') {
+    // No reply will come for it (the channel was told to slow down already this minute): say so now.
+    if (body.image !== undefined) await pipeline.uploads.discard(attachments[0]?.uploadKey ?? '').catch(() => {});
+    const language = languageHint ?? dependencies.defaultLanguage ?? 'zh-CN';
+    sendJson(response, 429, {
+      requestId: result.requestId,
+      error: 'rate_limited',
+      message: errorMessage(language, 'rate_limited'),
+    });
+  } else sendJson(response, 202, { requestId: result.requestId });
 }
 
 async function route(

@@ -90,6 +90,10 @@ const environmentSchema = z.object({
   WORKER_CONCURRENCY: integer(1).default(1),
   /** Milliseconds a worker's job lock lasts (renewed at half) before another worker may take the job over. @defaultValue 30000 */
   JOB_LOCK_MS: integer(1000).default(30_000),
+  /** Messages one user may send per minute (all channels, every adapter replica); over it, one "slow down" reply per minute, the rest dropped. 0 = no limit. @defaultValue 12 */
+  RATE_LIMIT_USER_PER_MINUTE: integer(0).default(12),
+  /** Messages one channel may receive per minute (from everyone); 0 = no limit. @defaultValue 30 */
+  RATE_LIMIT_CHANNEL_PER_MINUTE: integer(0).default(30),
   /** Seconds a platform message id is remembered to drop redeliveries (Lark redelivers for ~7 h). @defaultValue 28800 */
   DEDUPLICATION_TTL_SECONDS: integer(28_800).default(28_800),
   /** Minimum milliseconds between two streamed partial-answer updates. @defaultValue 300 */

@@ -11,6 +11,7 @@ export const replyErrorSchema = z.enum([
   'model_unavailable',
   'timeout',
   'internal',
+  'rate_limited',
 ]);
 /** A stable error key. */
 export type ReplyError = z.infer<typeof replyErrorSchema>;

@@ -68,6 +68,14 @@ export const duplicatesDropped = new Counter({
   registers,
 });
 
+/** Messages refused by the per-user / per-channel rate limits. Labels: platform, outcome (`notified`, `dropped`). */
+export const messagesRateLimited = new Counter({
+  name: 'zvb_messages_rate_limited_total',
+  help: 'Received messages refused by the rate limits: notified (answered with a slow-down reply) or dropped.',
+  labelNames: ['platform', 'outcome'] as const,
+  registers,
+});
+
 /** Failed platform API calls. Labels: platform, operation (e.g. `send`, `edit`, `download`, `deliver`). */
 export const platformErrors = new Counter({
   name: 'zvb_platform_errors_total',

@@ -129,6 +129,16 @@ export async function ingestMessage(
 }
 
 /**
+ * Answers a message with `rejection` in its place in the channel's line, without looking at its text or images (the
+ * text is cut to the text limit: the reply's language is detected from it).
+ */
+export async function rejectMessage(pipeline: PipelineContext, job: IngestJob, rejection: ReplyError): Promise<void> {
+  const text = [...job.text].slice(0, pipeline.settings.TEXT_MAX_CHARACTERS).join('');
+  await pipeline.line.putEntry({ version: 1, request: requestOf(job, [], text), rejection });
+  await pipeline.queues.addDrain(job.channelKey);
+}
+
+/**
  * After the last attempt failed (or the job data broke its contract), the request still gets its answer: a
  * rejection entry in its place in the line, so the channel is not blocked and the user hears about it.
  */

@@ -6,6 +6,7 @@ import { RedisKeys } from '../redis/redis-keys.ts';
 import { ChannelLine } from '../store/channel-line.ts';
 import { ContextStore } from '../store/context-store.ts';
 import { ImageStore } from '../store/image-store.ts';
+import { RateLimiter } from '../store/rate-limiter.ts';
 import { ReceiptStore } from '../store/receipt-store.ts';
 import { RedisEmbeddingCache } from '../store/redis-embedding-cache.ts';
 import { UploadStore } from '../store/upload-store.ts';
@@ -27,6 +28,8 @@ export type PipelineSettings = Pick<
   | 'JOB_LOCK_MS'
   | 'DEDUPLICATION_TTL_SECONDS'
   | 'PROGRESS_INTERVAL_MS'
+  | 'RATE_LIMIT_USER_PER_MINUTE'
+  | 'RATE_LIMIT_CHANNEL_PER_MINUTE'
 >;
 
 /** Everything pipeline parts share: one Redis connection, the queues and the stores, built once per process. */
@@ -41,6 +44,7 @@ export interface PipelineContext {
   readonly images: ImageStore;
   readonly uploads: UploadStore;
   readonly receipts: ReceiptStore;
+  readonly rateLimiter: RateLimiter;
   readonly embeddings: RedisEmbeddingCache;
 }
 
@@ -65,6 +69,11 @@ export function createPipelineContext(redis: Redis, settings: PipelineSettings, 
     images: new ImageStore(redis, keys, { ttlSeconds: settings.IMAGE_TTL_SECONDS, maxBytes: settings.IMAGE_MAX_BYTES }),
     uploads: new UploadStore(redis, keys),
     receipts: new ReceiptStore(redis, keys, settings.DEDUPLICATION_TTL_SECONDS),
+    rateLimiter: new RateLimiter(redis, keys, {
+      userPerWindow: settings.RATE_LIMIT_USER_PER_MINUTE,
+      channelPerWindow: settings.RATE_LIMIT_CHANNEL_PER_MINUTE,
+      windowMs: 60_000,
+    }),
     embeddings: new RedisEmbeddingCache(redis, keys, settings.IMAGE_TTL_SECONDS),
   };
 }

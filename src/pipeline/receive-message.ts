@@ -1,7 +1,7 @@
 import type { IngestAttachment, IngestJob } from '../contracts/ingest-job.ts';
 import { type Platform, requestIdFor } from '../contracts/platform.ts';
-import { duplicatesDropped } from '../observability/metrics.ts';
-import { ingestMessage } from './ingest-processor.ts';
+import { duplicatesDropped, messagesRateLimited } from '../observability/metrics.ts';
+import { ingestMessage, rejectMessage } from './ingest-processor.ts';
 import type { PipelineContext } from './pipeline-context.ts';
 
 /** A message as an adapter decoded it, before anything is stored. */
@@ -23,11 +23,17 @@ export interface ReceiveResult {
   requestId: string;
   /** True when this platform message was received before (a redelivery): nothing was enqueued. */
   duplicate: boolean;
+  /**
+   * Set when the sender or the channel is over its rate limit: `notified` = answered (in order) with the localized
+   * `rate_limited` reply, the first refusal of its window; `dropped` = not answered at all (logged).
+   */
+  rateLimited?: 'notified' | 'dropped';
 }
 
 /**
- * Accepts a message once: `SET NX` on its request id (TTL ≥ 8 h, shared by every adapter replica), a place in its
- * channel's line, and an `ingest` job when it has attachments. Returns fast: downloads happen in the ingest worker.
+ * Accepts a message once: `SET NX` on its request id (TTL ≥ 8 h, shared by every adapter replica), the per-user and
+ * per-channel rate limits, a place in its channel's line, and an `ingest` job when it has attachments. Returns fast:
+ * downloads happen in the ingest worker.
  */
 export async function receiveMessage(pipeline: PipelineContext, message: ReceivedMessage): Promise<ReceiveResult> {
   const requestId = requestIdFor(message.platform, message.platformMessageId);
@@ -35,6 +41,21 @@ export async function receiveMessage(pipeline: PipelineContext, message: Receive
     pipeline.logger.info({ requestId }, 'duplicate message dropped');
     duplicatesDropped.inc({ platform: message.platform });
     return { requestId, duplicate: true };
+  }
+  // Redeliveries are dropped above, before they count against a limit.
+  const decision = await pipeline.rateLimiter
+    .admit(`${message.platform}:${message.user.id}`, message.channelKey, requestId)
+    .catch(async (error: unknown) => {
+      await pipeline.receipts.forget(requestId).catch(() => {}); // not taken: let the redelivery through
+      throw error;
+    });
+  if (!decision.allowed && !decision.notify) {
+    pipeline.logger.info(
+      { requestId, channelKey: message.channelKey, scope: decision.scope },
+      'rate limited: message dropped (this window was already told to slow down)',
+    );
+    messagesRateLimited.inc({ platform: message.platform, outcome: 'dropped' });
+    return { requestId, duplicate: false, rateLimited: 'dropped' };
   }
   try {
     await pipeline.line.join(message.channelKey, requestId);
@@ -53,7 +74,12 @@ export async function receiveMessage(pipeline: PipelineContext, message: Receive
     };
     // Ingest exists to download and validate images; a text-only message is validated here and goes straight to
     // its channel's line (one queue hop less).
-    if (job.attachments.length === 0) await ingestMessage(pipeline, {}, job);
+    if (!decision.allowed) {
+      // The "slow down" reply takes the message's place in its channel's line: nothing is downloaded or generated.
+      pipeline.logger.info({ requestId, channelKey: message.channelKey, scope: decision.scope }, 'rate limited');
+      messagesRateLimited.inc({ platform: message.platform, outcome: 'notified' });
+      await rejectMessage(pipeline, job, 'rate_limited');
+    } else if (job.attachments.length === 0) await ingestMessage(pipeline, {}, job);
     else await pipeline.queues.addIngest(job);
   } catch (error) {
     // Not enqueued: forget the receipt so the platform's redelivery (or the user's retry) gets through.
@@ -61,5 +87,5 @@ export async function receiveMessage(pipeline: PipelineContext, message: Receive
     await pipeline.receipts.forget(requestId).catch(() => {});
     throw error;
   }
-  return { requestId, duplicate: false };
+  return { requestId, duplicate: false, ...(decision.allowed ? {} : { rateLimited: 'notified' as const }) };
 }

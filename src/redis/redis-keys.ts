@@ -45,4 +45,16 @@ export class RedisKeys {
   attempts(requestId: string): string {
     return `${this.prefix}:tries:${requestId}`;
   }
+  /** Arrival times of a user's recent messages (per-user rate limit). */
+  rateUser(userKey: string): string {
+    return `${this.prefix}:rate-user:${userKey}`;
+  }
+  /** Arrival times of a channel's recent messages (per-channel rate limit). */
+  rateChannel(channelKey: string): string {
+    return `${this.prefix}:rate-channel:${channelKey}`;
+  }
+  /** Set while a "slow down" reply for this scope was sent in the current window. */
+  rateNotice(scope: string): string {
+    return `${this.prefix}:rate-notice:${scope}`;
+  }
 }

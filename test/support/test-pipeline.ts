@@ -24,6 +24,9 @@ export function testSettings(prefix: string, overrides: Partial<PipelineSettings
     JOB_LOCK_MS: 30_000,
     DEDUPLICATION_TTL_SECONDS: 28_800,
     PROGRESS_INTERVAL_MS: 300,
+    // Off unless a test is about them: most tests send bursts into one channel.
+    RATE_LIMIT_USER_PER_MINUTE: 0,
+    RATE_LIMIT_CHANNEL_PER_MINUTE: 0,
     ...overrides,
   };
 }

@@ -1,0 +1,199 @@
+import type { Worker } from 'bullmq';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { startWebAdapter, type WebAdapter } from '../../adapters/web/web-adapter.ts';
+import { errorMessage } from '../../src/i18n/error-message.ts';
+import type { PipelineContext } from '../../src/pipeline/pipeline-context.ts';
+import { receiveMessage } from '../../src/pipeline/receive-message.ts';
+import { createRedisConnection } from '../../src/redis/redis-connection.ts';
+import { RedisKeys } from '../../src/redis/redis-keys.ts';
+import { RateLimiter } from '../../src/store/rate-limiter.ts';
+import { ZiyaChatModel } from '../../workers/chat/ziya-chat-model.ts';
+import { startModelWorker } from '../../workers/model-worker.ts';
+import { RecordingChatModel } from '../support/recording-chat-model.ts';
+import { useTestRedis } from '../support/redis.ts';
+import { SseClient } from '../support/sse-client.ts';
+import { testPipeline } from '../support/test-pipeline.ts';
+
+// Per-user and per-channel rate limits in the platform-neutral receive path (real Redis, BullMQ, the tiny model,
+// through the web adapter): over a limit the first message of the window is answered, in order, with the localized
+// `rate_limited` reply; the rest are dropped (the web API says 429); redeliveries do not count.
+describe('rate limits', () => {
+  const redis = useTestRedis();
+  let pipeline: PipelineContext;
+  let model: RecordingChatModel;
+  let worker: Worker;
+  let web: WebAdapter;
+  const streams: SseClient[] = [];
+
+  beforeAll(async () => {
+    pipeline = testPipeline(redis.connection, redis.prefix, {
+      MAX_NEW_TOKENS: 4,
+      RATE_LIMIT_USER_PER_MINUTE: 3,
+      RATE_LIMIT_CHANNEL_PER_MINUTE: 5,
+    });
+    model = new RecordingChatModel(
+      await ZiyaChatModel.load(inject('tinyModelDir'), { executionProvider: 'cpu', threads: 1 }),
+    );
+    worker = startModelWorker(pipeline, model, { concurrency: 2 });
+    web = await startWebAdapter(pipeline, { port: 0, eventsConnection: createRedisConnection(redis.url) });
+  });
+  afterAll(async () => {
+    for (const stream of streams) stream.close();
+    await web?.close();
+    await worker?.close();
+    await model?.close();
+    await pipeline?.queues.close();
+  });
+
+  async function openChannel(channel: string): Promise<SseClient> {
+    const stream = new SseClient(`${web.url}/api/channels/${channel}/events`);
+    streams.push(stream);
+    await stream.ready();
+    return stream;
+  }
+
+  async function post(channel: string, body: Record<string, unknown>) {
+    const response = await fetch(`${web.url}/api/channels/${channel}/messages`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    return { status: response.status, json: (await response.json()) as Record<string, unknown> };
+  }
+
+  it('per user: 3 answered, the 4th told to slow down (in Chinese, in order), the 5th and 6th dropped with 429', async () => {
+    const stream = await openChannel('burst');
+    const results = [];
+    for (let index = 0; index < 6; index += 1) {
+      results.push(
+        await post('burst', { text: `第${index + 1}个问题：天空是什么颜色？`, clientMessageId: `m${index}` }),
+      );
+    }
+    expect(results.map((result) => result.status)).toEqual([202, 202, 202, 202, 429, 429]);
+    expect(results[4]?.json).toMatchObject({ error: 'rate_limited', message: errorMessage('zh-CN', 'rate_limited') });
+    const replies = [];
+    for (let index = 0; index < 4; index += 1) replies.push(await stream.reply(`web-burst.m${index}`));
+    expect(replies.slice(0, 3).map((reply) => reply['error'])).toEqual([undefined, undefined, undefined]);
+    expect(replies[3]).toMatchObject({
+      error: 'rate_limited',
+      language: 'zh-CN',
+      text: errorMessage('zh-CN', 'rate_limited'),
+    });
+    // In order: the slow-down reply comes after the three answers.
+    const order = stream.events
+      .filter((event) => event.event === 'reply')
+      .map((event) => (event.data as { requestId: string }).requestId);
+    expect(order).toEqual(['web-burst.m0', 'web-burst.m1', 'web-burst.m2', 'web-burst.m3']);
+    expect(model.calls.map((call) => call.request.requestId)).not.toContain('web-burst.m3');
+    for (const dropped of ['web-burst.m4', 'web-burst.m5']) {
+      expect(model.callOf(dropped)).toBeUndefined();
+      expect(await pipeline.line.entry(dropped)).toBeUndefined();
+    }
+    // The user is limited in another channel too (the limit is per user), and is told there once.
+    const other = await openChannel('elsewhere');
+    const first = await post('elsewhere', { text: 'And here?', clientMessageId: 'e0' });
+    const second = await post('elsewhere', { text: 'And here again?', clientMessageId: 'e1' });
+    expect([first.status, second.status]).toEqual([202, 429]);
+    expect(await other.reply('web-elsewhere.e0')).toMatchObject({
+      error: 'rate_limited',
+      text: errorMessage('en', 'rate_limited'),
+    });
+  });
+
+  it('redeliveries of a message do not count against the limit', async () => {
+    const limiter = new RateLimiter(redis.connection, new RedisKeys(`${redis.prefix}-dup`), {
+      userPerWindow: 2,
+      channelPerWindow: 0,
+      windowMs: 60_000,
+    });
+    const dupPipeline = { ...testPipeline(redis.connection, `${redis.prefix}-dup`), rateLimiter: limiter };
+    const message = (id: string) => ({
+      platform: 'web' as const,
+      platformMessageId: id,
+      channelKey: 'web:dup',
+      replyTarget: { channel: 'dup' },
+      user: { id: 'someone', name: 'Someone' },
+      text: 'hello',
+      attachments: [],
+      adapterInstance: 'test',
+    });
+    try {
+      const outcomes = [];
+      for (const id of ['a', 'a', 'a', 'a', 'b', 'c', 'd'])
+        outcomes.push(await receiveMessage(dupPipeline, message(id)));
+      expect(outcomes.map((outcome) => [outcome.duplicate, outcome.rateLimited])).toEqual([
+        [false, undefined],
+        [true, undefined],
+        [true, undefined],
+        [true, undefined],
+        [false, undefined],
+        [false, 'notified'],
+        [false, 'dropped'],
+      ]);
+    } finally {
+      await dupPipeline.queues.close();
+    }
+  });
+
+  it('per channel: many users in one channel, over 5 a minute: one slow-down reply, the rest dropped', async () => {
+    const stream = await openChannel('crowd');
+    const outcomes = [];
+    for (let index = 0; index < 8; index += 1) {
+      outcomes.push(
+        await receiveMessage(pipeline, {
+          platform: 'web',
+          platformMessageId: `crowd.u${index}`,
+          channelKey: 'web:crowd',
+          replyTarget: { channel: 'crowd' },
+          user: { id: `user-${index}`, name: `User ${index}` },
+          text: `Question number ${index + 1}, what is two plus two?`,
+          attachments: [],
+          adapterInstance: 'test',
+        }),
+      );
+    }
+    expect(outcomes.map((outcome) => outcome.rateLimited ?? 'accepted')).toEqual([
+      'accepted',
+      'accepted',
+      'accepted',
+      'accepted',
+      'accepted',
+      'notified',
+      'dropped',
+      'dropped',
+    ]);
+    const notice = await stream.reply('web-crowd.u5');
+    expect(notice).toMatchObject({ error: 'rate_limited', language: 'en', text: errorMessage('en', 'rate_limited') });
+    for (let index = 0; index < 5; index += 1) {
+      expect((await stream.reply(`web-crowd.u${index}`))['error']).toBeUndefined();
+    }
+    expect(stream.events.filter((event) => event.event === 'reply')).toHaveLength(6);
+  });
+
+  it('the window slides: refused messages are not counted, and a message is admitted again once the window passed', async () => {
+    const limiter = new RateLimiter(redis.connection, new RedisKeys(`${redis.prefix}-slide`), {
+      userPerWindow: 2,
+      channelPerWindow: 0,
+      windowMs: 400,
+    });
+    const decisions = [];
+    for (const id of ['1', '2', '3', '4']) decisions.push(await limiter.admit('web:u', 'web:c', id));
+    expect(decisions).toEqual([
+      { allowed: true },
+      { allowed: true },
+      { allowed: false, scope: 'user', notify: true },
+      { allowed: false, scope: 'user', notify: false },
+    ]);
+    expect(await redis.connection.zcard(`${redis.prefix}-slide:rate-user:web:u`)).toBe(2);
+    // Wait until Redis itself says the window has passed (no wall-clock guess on this side).
+    const [seconds, micros] = await redis.connection.time();
+    const start = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+    for (;;) {
+      const [nowSeconds, nowMicros] = await redis.connection.time();
+      if (Number(nowSeconds) * 1000 + Math.floor(Number(nowMicros) / 1000) > start + 450) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(await limiter.admit('web:u', 'web:c', '5')).toEqual({ allowed: true });
+    expect(await redis.connection.zcard(`${redis.prefix}-slide:rate-user:web:u`)).toBe(1);
+  });
+});

@@ -50,7 +50,15 @@ function applyStrings() {
 
 async function fetchJson(url, options) {
   const response = await fetch(url, options);
-  if (!response.ok) throw new Error(`${options?.method ?? 'GET'} ${url}: HTTP ${response.status}`);
+  if (!response.ok) {
+    const error = new Error(`${options?.method ?? 'GET'} ${url}: HTTP ${response.status}`);
+    // The server's own localized explanation (the rate limit's "slow down"), when it sent one.
+    error.userMessage = await response.json().then(
+      (body) => body?.message,
+      () => undefined,
+    );
+    throw error;
+  }
   return response.json();
 }
 
@@ -281,8 +289,8 @@ async function send() {
     }
     elements.message.value = '';
     clearImage({ revoke: false });
-  } catch {
-    showError(text('web.send_failed'));
+  } catch (error) {
+    showError(error.userMessage ?? text('web.send_failed'));
   } finally {
     setSending(false);
     elements.message.focus();
@@ -295,8 +303,8 @@ async function resetConversation() {
     const { requestId } = await fetchJson(`/api/channels/${state.activeChannel}/reset`, { method: 'POST' });
     elements.conversation.replaceChildren();
     botTurn(requestId);
-  } catch {
-    showError(text('web.send_failed'));
+  } catch (error) {
+    showError(error.userMessage ?? text('web.send_failed'));
   }
 }
 

@@ -1,8 +1,8 @@
+import { BatchRows } from './batch-rows.ts';
 import type { DecoderModel, KeyValueTensors } from './decoder-model.ts';
 import { type CacheMode, EmbeddingMemo, promptBudget, promptEmbeddings } from './generate.ts';
-import type { GenerationRequest, GenerationResult, GenerationTimings } from './generation-types.ts';
+import type { GenerationRequest, GenerationResult } from './generation-types.ts';
 import type { Tensor } from './onnx-session.ts';
-import { SequenceProgress } from './sequence-progress.ts';
 
 /** Copies one sequence's cache [1, kv, length, head] into row `row` of a batch cache [batch, kv, width, head]. */
 function copyIntoRow(target: Tensor, source: Tensor, row: number, kvHeads: number, headSize: number): void {
@@ -31,36 +31,20 @@ export async function generateBatchRightPadded(
   options: { cacheMode?: CacheMode } = {},
 ): Promise<GenerationResult[]> {
   const startedAt = performance.now();
-  const { eosTokenId, padTokenId, vocabSize } = model.manifest.text;
+  const { padTokenId, vocabSize } = model.manifest.text;
   const { numKvHeads, headSize, numLayers } = cacheGeometry(model);
   const budgets = requests.map((request) => promptBudget(model, request));
-  const rows = requests.map(
-    (request, index) => new SequenceProgress(request, model.tokenizer, eosTokenId, budgets[index]!.maxNewTokens),
+  const batchRows = new BatchRows(
+    model,
+    requests,
+    budgets.map((budget) => budget.promptTokens),
+    budgets.map((budget) => budget.maxNewTokens),
+    startedAt,
   );
+  const { rows, timings, steps } = batchRows;
   const batch = rows.length;
-  const timings: GenerationTimings[] = rows.map(() => ({
-    prefillMs: 0,
-    firstTokenMs: 0,
-    decodeMs: 0,
-    tokensPerSecond: 0,
-  }));
-  const steps = rows.map(() => 0);
-  const abortFinished = () =>
-    rows.forEach((row, index) => {
-      if (!row.finished && requests[index]!.signal?.aborted) row.finish('aborted');
-    });
-  const results = () => rows.map((row, index) => row.result(budgets[index]!.promptTokens, timings[index]!));
-  const accept = (index: number, logits: Float32Array) => {
-    const row = rows[index]!;
-    row.accept(logits);
-    if (row.finished) {
-      const timing = timings[index]!;
-      timing.decodeMs = performance.now() - startedAt - timing.firstTokenMs;
-      timing.tokensPerSecond = steps[index]! > 0 ? (steps[index]! * 1000) / timing.decodeMs : 0;
-    }
-  };
-  abortFinished();
-  if (rows.every((row) => row.finished)) return results();
+  batchRows.abortFinished();
+  if (batchRows.allFinished()) return batchRows.results();
 
   // Each row's cache length; rows finished before the prefill keep an empty one.
   const lengths = rows.map((row, index) => (row.finished ? 0 : budgets[index]!.promptTokens));
@@ -87,14 +71,14 @@ export async function generateBatchRightPadded(
     }
     timings[index]!.prefillMs = performance.now() - prefillStart;
     timings[index]!.firstTokenMs = performance.now() - startedAt;
-    accept(index, prefill.logits);
+    batchRows.accept(index, prefill.logits);
   }
 
   const buffer = mode === 'shared' ? batchCache : undefined;
   let past: KeyValueTensors = batchCache;
   const embeddings = new EmbeddingMemo(model);
   while (true) {
-    abortFinished();
+    batchRows.abortFinished();
     const active = rows.map((row) => !row.finished);
     if (!active.includes(true)) break;
     // A finished row keeps its length: its ignored token overwrites the same slot at each step.
@@ -116,10 +100,10 @@ export async function generateBatchRightPadded(
       if (!isActive) return;
       lengths[index]!++;
       steps[index]!++;
-      accept(index, output.logits.subarray(index * vocabSize, (index + 1) * vocabSize));
+      batchRows.accept(index, output.logits.subarray(index * vocabSize, (index + 1) * vocabSize));
     });
   }
-  return results();
+  return batchRows.results();
 }
 
 function cacheGeometry(model: DecoderModel): { numKvHeads: number; headSize: number; numLayers: number } {

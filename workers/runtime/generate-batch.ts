@@ -1,8 +1,8 @@
+import { BatchRows } from './batch-rows.ts';
 import type { DecoderModel, KeyValueTensors } from './decoder-model.ts';
 import { type CacheMode, EmbeddingMemo, generate, promptBudget, promptEmbeddings } from './generate.ts';
 import { generateBatchRightPadded } from './generate-batch-right-padded.ts';
-import type { GenerationRequest, GenerationResult, GenerationTimings } from './generation-types.ts';
-import { SequenceProgress } from './sequence-progress.ts';
+import type { GenerationRequest, GenerationResult } from './generation-types.ts';
 
 /**
  * Generates several replies together: one left-padded prefill over all prompts, then every decode step of all
@@ -23,29 +23,21 @@ export async function generateBatch(
   if (requests.length === 1) return [await generate(model, requests[0]!, options)];
   if (model.manifest.decoderPadding === 'right') return generateBatchRightPadded(model, requests, options);
   const startedAt = performance.now();
-  const { hiddenSize, maxPositions, eosTokenId, padTokenId } = model.manifest.text;
+  const { hiddenSize, maxPositions, padTokenId } = model.manifest.text;
   const budgets = requests.map((request) => promptBudget(model, request));
   const longest = Math.max(...budgets.map((budget) => budget.promptTokens));
   const room = Math.max(0, maxPositions - longest);
-  const rows = requests.map(
-    (request, index) =>
-      new SequenceProgress(request, model.tokenizer, eosTokenId, Math.min(budgets[index]!.maxNewTokens, room)),
+  const batchRows = new BatchRows(
+    model,
+    requests,
+    budgets.map((budget) => budget.promptTokens),
+    budgets.map((budget) => Math.min(budget.maxNewTokens, room)),
+    startedAt,
   );
+  const { rows, timings, steps } = batchRows;
   const batch = rows.length;
-  const timings: GenerationTimings[] = rows.map(() => ({
-    prefillMs: 0,
-    firstTokenMs: 0,
-    decodeMs: 0,
-    tokensPerSecond: 0,
-  }));
-  const steps = rows.map(() => 0);
-  const abortFinished = () =>
-    rows.forEach((row, index) => {
-      if (!row.finished && requests[index]!.signal?.aborted) row.finish('aborted');
-    });
-  const results = () => rows.map((row, index) => row.result(budgets[index]!.promptTokens, timings[index]!));
-  abortFinished();
-  if (rows.every((row) => row.finished)) return results();
+  batchRows.abortFinished();
+  if (batchRows.allFinished()) return batchRows.results();
 
   const newTokens = Math.max(
     ...rows.map((row, index) => (row.finished ? 0 : Math.min(budgets[index]!.maxNewTokens, room))),
@@ -75,14 +67,8 @@ export async function generateBatch(
   const vocabulary = model.manifest.text.vocabSize;
   const acceptAll = (logits: Float32Array, active: boolean[]) => {
     const now = performance.now();
-    rows.forEach((row, index) => {
-      if (!active[index]) return;
-      row.accept(logits.subarray(index * vocabulary, (index + 1) * vocabulary));
-      if (row.finished) {
-        const timing = timings[index]!;
-        timing.decodeMs = now - startedAt - timing.firstTokenMs;
-        timing.tokensPerSecond = steps[index]! > 0 ? (steps[index]! * 1000) / timing.decodeMs : 0;
-      }
+    rows.forEach((_row, index) => {
+      if (active[index]) batchRows.accept(index, logits.subarray(index * vocabulary, (index + 1) * vocabulary), now);
     });
   };
 
@@ -123,7 +109,7 @@ export async function generateBatch(
   const embeddings = new EmbeddingMemo(model);
   let total = longest;
   while (true) {
-    abortFinished();
+    batchRows.abortFinished();
     const active = rows.map((row) => !row.finished);
     if (!active.includes(true)) break;
     for (let index = 0; index < batch; index++) real[index * capacity + total] = active[index] ? 1 : 0;
@@ -144,5 +130,5 @@ export async function generateBatch(
     });
     acceptAll(output.logits, active);
   }
-  return results();
+  return batchRows.results();
 }

@@ -1,65 +1,39 @@
-import type { Worker } from 'bullmq';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { startWebAdapter, type WebAdapter } from '../../adapters/web/web-adapter.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorMessage } from '../../src/i18n/error-message.ts';
 import type { PipelineContext } from '../../src/pipeline/pipeline-context.ts';
 import { receiveMessage } from '../../src/pipeline/receive-message.ts';
-import { createRedisConnection } from '../../src/redis/redis-connection.ts';
 import { RedisKeys } from '../../src/redis/redis-keys.ts';
 import { RateLimiter } from '../../src/store/rate-limiter.ts';
-import { ZiyaChatModel } from '../../workers/chat/ziya-chat-model.ts';
-import { startModelWorker } from '../../workers/model-worker.ts';
-import { RecordingChatModel } from '../support/recording-chat-model.ts';
+import type { RecordingChatModel } from '../support/recording-chat-model.ts';
 import { useTestRedis } from '../support/redis.ts';
-import { SseClient } from '../support/sse-client.ts';
 import { testPipeline } from '../support/test-pipeline.ts';
+import { WebChatStack } from '../support/web-chat-stack.ts';
 
 // Per-user and per-channel rate limits in the platform-neutral receive path (real Redis, BullMQ, the tiny model,
 // through the web adapter): over a limit the first message of the window is answered, in order, with the localized
 // `rate_limited` reply; the rest are dropped (the web API says 429); redeliveries do not count.
 describe('rate limits', () => {
   const redis = useTestRedis();
+  let stack: WebChatStack;
   let pipeline: PipelineContext;
   let model: RecordingChatModel;
-  let worker: Worker;
-  let web: WebAdapter;
-  const streams: SseClient[] = [];
 
   beforeAll(async () => {
-    pipeline = testPipeline(redis.connection, redis.prefix, {
-      MAX_NEW_TOKENS: 4,
-      RATE_LIMIT_USER_PER_MINUTE: 3,
-      RATE_LIMIT_CHANNEL_PER_MINUTE: 5,
-    });
-    model = new RecordingChatModel(
-      await ZiyaChatModel.load(inject('tinyModelDir'), { executionProvider: 'cpu', threads: 1 }),
+    stack = await WebChatStack.start(
+      redis,
+      {
+        MAX_NEW_TOKENS: 4,
+        RATE_LIMIT_USER_PER_MINUTE: 3,
+        RATE_LIMIT_CHANNEL_PER_MINUTE: 5,
+      },
+      { embeddingCache: false },
     );
-    worker = startModelWorker(pipeline, model, { concurrency: 2 });
-    web = await startWebAdapter(pipeline, { port: 0, eventsConnection: createRedisConnection(redis.url) });
+    ({ pipeline, model } = stack);
   });
-  afterAll(async () => {
-    for (const stream of streams) stream.close();
-    await web?.close();
-    await worker?.close();
-    await model?.close();
-    await pipeline?.queues.close();
-  });
+  afterAll(() => stack?.close());
 
-  async function openChannel(channel: string): Promise<SseClient> {
-    const stream = new SseClient(`${web.url}/api/channels/${channel}/events`);
-    streams.push(stream);
-    await stream.ready();
-    return stream;
-  }
-
-  async function post(channel: string, body: Record<string, unknown>) {
-    const response = await fetch(`${web.url}/api/channels/${channel}/messages`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    });
-    return { status: response.status, json: (await response.json()) as Record<string, unknown> };
-  }
+  const openChannel = (channel: string) => stack.openChannel(channel);
+  const post = (channel: string, body: Record<string, unknown>) => stack.post(channel, body);
 
   it('per user: 3 answered, the 4th told to slow down (in Chinese, in order), the 5th and 6th dropped with 429', async () => {
     const stream = await openChannel('burst');

@@ -1,65 +1,27 @@
-import type { Worker } from 'bullmq';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { startWebAdapter, type WebAdapter } from '../../adapters/web/web-adapter.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { WebAdapter } from '../../adapters/web/web-adapter.ts';
 import { t } from '../../src/i18n/catalog.ts';
 import { errorMessage } from '../../src/i18n/error-message.ts';
-import type { PipelineContext } from '../../src/pipeline/pipeline-context.ts';
-import { createRedisConnection } from '../../src/redis/redis-connection.ts';
-import { ZiyaChatModel } from '../../workers/chat/ziya-chat-model.ts';
-import { startModelWorker } from '../../workers/model-worker.ts';
-import { RecordingChatModel } from '../support/recording-chat-model.ts';
+import type { RecordingChatModel } from '../support/recording-chat-model.ts';
 import { useTestRedis } from '../support/redis.ts';
-import { SseClient } from '../support/sse-client.ts';
 import { solidPng } from '../support/test-images.ts';
-import { testPipeline } from '../support/test-pipeline.ts';
+import { WebChatStack } from '../support/web-chat-stack.ts';
 
 // The whole path through the web API: HTTP → ingest → requests → the real tiny ZiyaChatModel → replies-web → SSE.
 describe('web chat end to end (real Redis, real BullMQ, real tiny model)', () => {
   const redis = useTestRedis();
-  let pipeline: PipelineContext;
+  let stack: WebChatStack;
   let model: RecordingChatModel;
-  let worker: Worker;
   let web: WebAdapter;
-  const streams: SseClient[] = [];
 
   beforeAll(async () => {
-    pipeline = testPipeline(redis.connection, redis.prefix, { IMAGE_MAX_BYTES: 256 * 1024, MAX_NEW_TOKENS: 24 });
-    model = new RecordingChatModel(
-      await ZiyaChatModel.load(inject('tinyModelDir'), {
-        executionProvider: 'cpu',
-        threads: 1,
-        embeddingCache: pipeline.embeddings,
-      }),
-    );
-    worker = startModelWorker(pipeline, model, { concurrency: 2 });
-    web = await startWebAdapter(pipeline, { port: 0, eventsConnection: createRedisConnection(redis.url) });
+    stack = await WebChatStack.start(redis, { IMAGE_MAX_BYTES: 256 * 1024, MAX_NEW_TOKENS: 24 });
+    ({ model, web } = stack);
   });
-  afterAll(async () => {
-    for (const stream of streams) stream.close();
-    await web?.close();
-    await worker?.close();
-    await model?.close();
-    await pipeline?.queues.close();
-  });
+  afterAll(() => stack?.close());
 
-  async function openChannel(channel: string): Promise<SseClient> {
-    const stream = new SseClient(`${web.url}/api/channels/${channel}/events`);
-    streams.push(stream);
-    await stream.ready();
-    return stream;
-  }
-
-  async function post(
-    channel: string,
-    body: Record<string, unknown>,
-  ): Promise<{ status: number; json: Record<string, unknown> }> {
-    const response = await fetch(`${web.url}/api/channels/${channel}/messages`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    });
-    return { status: response.status, json: (await response.json()) as Record<string, unknown> };
-  }
+  const openChannel = (channel: string) => stack.openChannel(channel);
+  const post = (channel: string, body: Record<string, unknown>) => stack.post(channel, body);
 
   async function ask(channel: string, body: Record<string, unknown>): Promise<string> {
     const { status, json } = await post(channel, body);

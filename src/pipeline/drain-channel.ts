@@ -58,6 +58,7 @@ function currentImage(turns: readonly ContextTurn[]): string | undefined {
 
 function replyFor(
   request: ChatRequest,
+  previous: string | undefined,
   choice: ReplyLanguageChoice,
   fields: Pick<ChatReply, 'text' | 'finishReason'> & { error?: ReplyError },
 ): ChatReply {
@@ -68,6 +69,7 @@ function replyFor(
     replyTarget: request.replyTarget,
     language: choice.language,
     ...fields,
+    ...(previous === undefined ? {} : { after: previous }),
     ...(choice.noteKey === undefined || fields.error !== undefined
       ? {}
       : {
@@ -77,16 +79,31 @@ function replyFor(
   };
 }
 
-/** Answers one request of the channel (the head of its line); never runs two of one channel at once. */
+/**
+ * True once the channel's previous reply has reached the platform (checked until it has): until then this answer
+ * streams nothing, so its first message cannot appear above the previous answer.
+ */
+function previousReplyGate(pipeline: PipelineContext, request: ChatRequest, previous: string | undefined) {
+  let done = previous === undefined;
+  return async (): Promise<boolean> => {
+    if (!done && previous !== undefined) done = await pipeline.queues.replyDone(request.platform, previous);
+    return done;
+  };
+}
+
+/**
+ * Answers one request of the channel (the head of its line); never runs two of one channel at once. `previous` is
+ * the channel's request answered before it: the reply names it (`after`) and streaming waits for its delivery.
+ */
 async function answerRequest(
   pipeline: PipelineContext,
   model: ChatModel,
   job: Job,
-  request: ChatRequest,
-  rejection: ReplyError | undefined,
+  head: { request: ChatRequest; rejection: ReplyError | undefined; previous: string | undefined },
   options: Required<DrainOptions>,
   signal: AbortSignal | undefined,
 ): Promise<void> {
+  const { request, rejection, previous } = head;
   const { contexts, images, settings } = pipeline;
   // The attempt is counted up front (one round trip with the context read); only the model path looks at it.
   const [turns, attempt] = await Promise.all([
@@ -104,20 +121,22 @@ async function answerRequest(
   const logger = pipeline.logger.child({ requestId: request.id, channelKey: request.channelKey });
 
   if (rejection !== undefined) {
-    await pipeline.queues.addReply(replyFor(request, choice, { text: '', finishReason: 'error', error: rejection }));
+    await pipeline.queues.addReply(
+      replyFor(request, previous, choice, { text: '', finishReason: 'error', error: rejection }),
+    );
     return;
   }
   const command = parseCommand(question);
   if (command !== undefined) {
     if (command.kind === 'reset') await contexts.reset(request.channelKey);
     const text = t(language, command.kind === 'reset' ? 'reset.done' : 'help.text');
-    await pipeline.queues.addReply(replyFor(request, { language }, { text, finishReason: 'stop' }));
+    await pipeline.queues.addReply(replyFor(request, previous, { language }, { text, finishReason: 'stop' }));
     return;
   }
   if (attempt > options.maxAttempts) {
     logger.error({ attempt }, 'giving up on a request that failed every attempt');
     await pipeline.queues.addReply(
-      replyFor(request, choice, { text: '', finishReason: 'error', error: 'model_unavailable' }),
+      replyFor(request, previous, choice, { text: '', finishReason: 'error', error: 'model_unavailable' }),
     );
     return;
   }
@@ -129,7 +148,7 @@ async function answerRequest(
   const imageBytes = imageSha256 === undefined ? undefined : await images.get(imageSha256);
   if (ownImage !== undefined && imageBytes === undefined) {
     await pipeline.queues.addReply(
-      replyFor(request, choice, { text: '', finishReason: 'error', error: 'image_unreadable' }),
+      replyFor(request, previous, choice, { text: '', finishReason: 'error', error: 'image_unreadable' }),
     );
     return;
   }
@@ -144,7 +163,9 @@ async function answerRequest(
         }));
 
   const shown = (text: string) => (language === 'zh-TW' ? toTraditional(text) : text);
+  const previousDelivered = previousReplyGate(pipeline, request, previous);
   const throttle = new ProgressThrottle<string>(settings.PROGRESS_INTERVAL_MS, async (text) => {
+    if (!(await previousDelivered())) return; // a later offer streams the text once it is
     const progress: Progress = {
       version: 1,
       requestId: request.id,
@@ -182,7 +203,9 @@ async function answerRequest(
     const inputError = inputErrorKey(error);
     if (inputError !== undefined) {
       logger.warn({ error: (error as Error).message }, 'the model refused the input');
-      await pipeline.queues.addReply(replyFor(request, choice, { text: '', finishReason: 'error', error: inputError }));
+      await pipeline.queues.addReply(
+        replyFor(request, previous, choice, { text: '', finishReason: 'error', error: inputError }),
+      );
       return;
     }
     throw error; // transient: the drain job is retried with backoff and this request stays at the head
@@ -191,7 +214,9 @@ async function answerRequest(
   if (result.finishReason === 'aborted') {
     if (!timeout.aborted) throw new Error('generation aborted: the worker is shutting down'); // retried elsewhere
     logger.warn({ timeoutMs: settings.GENERATION_TIMEOUT_MS }, 'generation timed out');
-    await pipeline.queues.addReply(replyFor(request, choice, { text: '', finishReason: 'error', error: 'timeout' }));
+    await pipeline.queues.addReply(
+      replyFor(request, previous, choice, { text: '', finishReason: 'error', error: 'timeout' }),
+    );
     return;
   }
   const answer = shown(result.text);
@@ -210,7 +235,7 @@ async function answerRequest(
   ]);
   await Promise.all([
     appended,
-    pipeline.queues.addReply(replyFor(request, choice, { text: answer, finishReason: result.finishReason })),
+    pipeline.queues.addReply(replyFor(request, previous, choice, { text: answer, finishReason: result.finishReason })),
   ]);
   logger.info(
     {
@@ -253,7 +278,14 @@ export function createDrainProcessor(pipeline: PipelineContext, model: ChatModel
         }
         return { answered };
       }
-      await answerRequest(pipeline, model, job, entry.request, entry.rejection, settings, signal);
+      await answerRequest(
+        pipeline,
+        model,
+        job,
+        { request: entry.request, rejection: entry.rejection, previous: head.previousRequestId },
+        settings,
+        signal,
+      );
       await pipeline.line.finish(channelKey, head.requestId);
       answered.push(head.requestId);
       if (settings.shouldStop() && (await pipeline.line.length(channelKey)) > 0) {

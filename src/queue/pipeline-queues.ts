@@ -9,6 +9,11 @@ import { ingestQueueName, repliesQueueName, requestsQueueName } from './queue-na
 // Kept long enough that a re-added job id (a redelivery, a retried worker) is still recognised as a duplicate.
 const keepFinished = { removeOnComplete: { age: 86_400, count: 10_000 }, removeOnFail: { age: 7 * 86_400 } } as const;
 
+/** The job id of a request's final reply. */
+export function replyJobId(requestId: string): string {
+  return `reply-${requestId}`;
+}
+
 /** The BullMQ queues of the pipeline, with contract-checked enqueue helpers. */
 export class PipelineQueues {
   readonly requests: Queue;
@@ -83,11 +88,20 @@ export class PipelineQueues {
   async addReply(reply: ChatReply): Promise<void> {
     const data = chatReplySchema.parse(reply);
     await this.repliesQueue(data.platform).add('reply', data, {
-      jobId: `reply-${data.requestId}`,
+      jobId: replyJobId(data.requestId),
       attempts: 8,
       backoff: { type: 'exponential', delay: 1000 },
       ...keepFinished,
     });
+  }
+
+  /**
+   * True once the request's reply left the replies queue: delivered, failed for good, or gone (expired, or never
+   * enqueued). False while it waits, is delayed for a retry, or is being delivered.
+   */
+  async replyDone(platform: Platform, requestId: string): Promise<boolean> {
+    const state = await this.repliesQueue(platform).getJobState(replyJobId(requestId));
+    return state === 'completed' || state === 'failed' || state === 'unknown';
   }
 
   /** Closes every queue this object opened. */

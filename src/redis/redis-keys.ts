@@ -33,6 +33,10 @@ export class RedisKeys {
   lineJoinedAt(channelKey: string): string {
     return `${this.prefix}:line-at:${channelKey}`;
   }
+  /** The channel's last answered request id: the next request's reply is delivered only after its reply. */
+  lineLast(channelKey: string): string {
+    return `${this.prefix}:line-last:${channelKey}`;
+  }
   /** A validated request waiting in its channel's line. */
   entry(requestId: string): string {
     return `${this.prefix}:req:${requestId}`;

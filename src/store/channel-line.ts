@@ -19,20 +19,23 @@ redis.call('DEL', KEYS[3])
 return redis.call('LLEN', KEYS[1])
 `;
 
-// KEYS: line, joined-at hash. ARGV: entry key prefix, answered key prefix.
-// Returns the head, when it joined, its entry (or false) and whether it was answered: one round trip per step.
+// KEYS: line, joined-at hash, last answered. ARGV: entry key prefix, answered key prefix.
+// Returns the head, when it joined, its entry (or false), whether it was answered and the request answered before
+// it: one round trip per step.
 const peekScript = `
 local requestId = redis.call('LINDEX', KEYS[1], 0)
 if not requestId then return false end
 local joinedAt = redis.call('HGET', KEYS[2], requestId) or '0'
 local entry = redis.call('GET', ARGV[1] .. requestId)
 local answered = redis.call('EXISTS', ARGV[2] .. requestId)
-return { requestId, joinedAt, entry, answered }
+local previous = redis.call('GET', KEYS[3])
+return { requestId, joinedAt, entry, answered, previous }
 `;
 
-// KEYS: line, joined-at hash, entry, answered marker. ARGV: request id, ttl seconds.
+// KEYS: line, joined-at hash, entry, answered marker, last answered. ARGV: request id, ttl seconds.
 const finishScript = `
 redis.call('SET', KEYS[4], '1', 'EX', ARGV[2])
+redis.call('SET', KEYS[5], ARGV[1], 'EX', ARGV[2])
 redis.call('LREM', KEYS[1], 1, ARGV[1])
 redis.call('HDEL', KEYS[2], ARGV[1])
 redis.call('DEL', KEYS[3])
@@ -45,6 +48,8 @@ export interface LinePeek extends LineHead {
   entry: ChannelEntry | undefined;
   /** True when its reply was already enqueued (a redelivery). */
   answered: boolean;
+  /** The channel's request answered before it (its reply must reach the platform first), if any. */
+  previousRequestId: string | undefined;
 }
 
 /** The head of a channel's line. */
@@ -106,32 +111,38 @@ export class ChannelLine {
   async peek(channelKey: string): Promise<LinePeek | undefined> {
     const result = (await this.redis.eval(
       peekScript,
-      2,
+      3,
       this.keys.line(channelKey),
       this.keys.lineJoinedAt(channelKey),
+      this.keys.lineLast(channelKey),
       this.keys.entry(''),
       this.keys.answered(''),
-    )) as [string, string, string | null, number] | null;
+    )) as [string, string, string | null, number, string | null] | null;
     if (result === null) return undefined;
-    const [requestId, joinedAt, entry, answered] = result;
+    const [requestId, joinedAt, entry, answered, previous] = result;
     return {
       requestId,
       joinedAt: Number(joinedAt),
       entry: entry === null ? undefined : parseContract('ChannelEntry', channelEntrySchema, JSON.parse(entry)),
       answered: answered === 1,
+      previousRequestId: previous ?? undefined,
     };
   }
 
-  /** Records the request answered and removes it from the line, atomically; returns how many remain. */
+  /**
+   * Records the request answered (and as the channel's last answered one) and removes it from the line, atomically;
+   * returns how many remain.
+   */
   async finish(channelKey: string, requestId: string): Promise<number> {
     return Number(
       await this.redis.eval(
         finishScript,
-        4,
+        5,
         this.keys.line(channelKey),
         this.keys.lineJoinedAt(channelKey),
         this.keys.entry(requestId),
         this.keys.answered(requestId),
+        this.keys.lineLast(channelKey),
         requestId,
         String(this.ttlSeconds),
       ),

@@ -1,6 +1,7 @@
 import type { IngestAttachment, IngestJob } from '../contracts/ingest-job.ts';
 import { type Platform, requestIdFor } from '../contracts/platform.ts';
 import { duplicatesDropped, messagesRateLimited } from '../observability/metrics.ts';
+import { parseCommand } from '../text/parse-command.ts';
 import { ingestMessage, rejectMessage } from './ingest-processor.ts';
 import type { PipelineContext } from './pipeline-context.ts';
 
@@ -42,13 +43,17 @@ export async function receiveMessage(pipeline: PipelineContext, message: Receive
     duplicatesDropped.inc({ platform: message.platform });
     return { requestId, duplicate: true };
   }
-  // Redeliveries are dropped above, before they count against a limit.
-  const decision = await pipeline.rateLimiter
-    .admit(`${message.platform}:${message.user.id}`, message.channelKey, requestId)
-    .catch(async (error: unknown) => {
-      await pipeline.receipts.forget(requestId).catch(() => {}); // not taken: let the redelivery through
-      throw error;
-    });
+  // Redeliveries are dropped above, before they count against a limit. Commands (/reset, /help) never reach the
+  // model and are exempt: a user told to slow down can still start over, and a slash command is always answered.
+  const decision =
+    parseCommand(message.text) !== undefined
+      ? ({ allowed: true } as const)
+      : await pipeline.rateLimiter
+          .admit(`${message.platform}:${message.user.id}`, message.channelKey, requestId)
+          .catch(async (error: unknown) => {
+            await pipeline.receipts.forget(requestId).catch(() => {}); // not taken: let the redelivery through
+            throw error;
+          });
   if (!decision.allowed && !decision.notify) {
     pipeline.logger.info(
       { requestId, channelKey: message.channelKey, scope: decision.scope },

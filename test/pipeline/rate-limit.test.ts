@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { t } from '../../src/i18n/catalog.ts';
 import { errorMessage } from '../../src/i18n/error-message.ts';
 import type { PipelineContext } from '../../src/pipeline/pipeline-context.ts';
 import { receiveMessage } from '../../src/pipeline/receive-message.ts';
@@ -72,6 +73,30 @@ describe('rate limits', () => {
       error: 'rate_limited',
       text: errorMessage('en', 'rate_limited'),
     });
+  });
+
+  it('commands are exempt: /reset while limited is answered and forgets the conversation', async () => {
+    const stream = await openChannel('limited-reset');
+    const at = new Date().toISOString();
+    await pipeline.contexts.append('web:limited-reset', 'seeded', [
+      { requestId: 'seeded', role: 'user', text: 'Earlier question', language: 'en', at },
+      { requestId: 'seeded', role: 'assistant', text: 'Earlier answer', language: 'en', at },
+    ]);
+    // The web user used up its minute in the first test: a question is refused (this channel is told once)...
+    expect((await post('limited-reset', { text: 'One more question?', clientMessageId: 'q0' })).status).toBe(202);
+    expect((await stream.reply('web-limited-reset.q0'))['error']).toBe('rate_limited');
+    expect((await post('limited-reset', { text: 'And another?', clientMessageId: 'q1' })).status).toBe(429);
+    // ...but a /reset, through the reset endpoint or typed, is taken and answered.
+    const reset = await fetch(`${stack.web.url}/api/channels/limited-reset/reset`, { method: 'POST' });
+    expect(reset.status).toBe(202);
+    const { requestId } = (await reset.json()) as { requestId: string };
+    const reply = await stream.reply(requestId);
+    expect(reply['error']).toBeUndefined();
+    expect(reply['text']).toBe(t(reply['language'] as string, 'reset.done'));
+    expect(await pipeline.contexts.load('web:limited-reset')).toEqual([]);
+    const typed = await post('limited-reset', { text: '/help', clientMessageId: 'h0' });
+    expect(typed.status).toBe(202);
+    expect((await stream.reply('web-limited-reset.h0'))['text']).toBe(t('en', 'help.text'));
   });
 
   it('redeliveries of a message do not count against the limit', async () => {

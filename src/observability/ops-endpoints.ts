@@ -14,8 +14,24 @@ export type QueueDashboardHandler = (request: IncomingMessage, response: ServerR
 export interface OpsEndpoints {
   registry: Registry;
   readiness: Readiness;
-  /** When set, `/metrics` wants `Authorization: Bearer <token>` (or Basic with it as password). */
+  /**
+   * When set, `/metrics` wants `Authorization: Bearer <token>` (or Basic with it as password); unset, `/metrics`
+   * answers only clients on this machine (loopback).
+   */
   metricsToken?: string | undefined;
+}
+
+/** True for a peer on this machine: 127.0.0.0/8 or ::1 (also IPv4-mapped). */
+function isLoopback(address: string | undefined): boolean {
+  if (address === undefined) return false;
+  const v4 = address.startsWith('::ffff:') ? address.slice(7) : address;
+  return v4.startsWith('127.') || address === '::1';
+}
+
+function metricsAllowed(endpoints: OpsEndpoints, request: IncomingMessage): boolean {
+  return endpoints.metricsToken === undefined
+    ? isLoopback(request.socket.remoteAddress)
+    : hasToken(request, endpoints.metricsToken);
 }
 
 function sendJson(response: ServerResponse, status: number, body: unknown): void {
@@ -44,9 +60,13 @@ export async function handleOpsRequest(
     return true;
   }
   if (path === '/metrics') {
-    if (endpoints.metricsToken !== undefined && !hasToken(request, endpoints.metricsToken)) {
+    if (!metricsAllowed(endpoints, request)) {
       response.writeHead(401, { 'www-authenticate': 'Bearer realm="metrics"', 'content-type': 'text/plain' });
-      response.end('unauthorized\n');
+      response.end(
+        endpoints.metricsToken === undefined
+          ? 'unauthorized: set METRICS_TOKEN to scrape /metrics from another machine\n'
+          : 'unauthorized\n',
+      );
       return true;
     }
     const text = await endpoints.registry.metrics();

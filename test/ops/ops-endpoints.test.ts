@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import { networkInterfaces } from 'node:os';
 import { Registry } from 'prom-client';
 import { afterAll, describe, expect, it } from 'vitest';
 import { hasToken } from '../../src/observability/bearer-token.ts';
@@ -61,4 +62,27 @@ describe('ops endpoints', () => {
     expect((await fetch(`${server.url}/other`)).status).toBe(404);
     expect((await fetch(`${server.url}/healthz`, { method: 'POST' })).status).toBe(404);
   });
+
+  // A peer on another machine, reached through this machine's first non-loopback IPv4 address.
+  const externalAddress = Object.values(networkInterfaces())
+    .flat()
+    .find((info) => info !== undefined && info.family === 'IPv4' && !info.internal)?.address;
+
+  it.skipIf(externalAddress === undefined)(
+    'without METRICS_TOKEN, /metrics answers only loopback clients; health endpoints answer everyone',
+    async () => {
+      const server = await startOpsServer(
+        { registry: new Registry(), readiness: new Readiness() },
+        { port: 0, host: '0.0.0.0' },
+      );
+      servers.push(server);
+      const remote = `http://${externalAddress}:${server.port}`;
+      expect((await fetch(`http://127.0.0.1:${server.port}/metrics`)).status).toBe(200);
+      const refused = await fetch(`${remote}/metrics`);
+      expect(refused.status).toBe(401);
+      expect(await refused.text()).toContain('METRICS_TOKEN');
+      expect((await fetch(`${remote}/healthz`)).status).toBe(200);
+      expect((await fetch(`${remote}/readyz`)).status).toBe(200);
+    },
+  );
 });

@@ -1,9 +1,10 @@
-import { DelayedError, type Job, Worker } from 'bullmq';
+import { DelayedError, Worker } from 'bullmq';
 import { type ChatReply, chatReplySchema } from '../contracts/chat-reply.ts';
 import { parseContract } from '../contracts/contract-error.ts';
 import type { Platform } from '../contracts/platform.ts';
 import { platformErrors, repliesDelivered } from '../observability/metrics.ts';
 import { repliesQueueName } from '../queue/queue-names.ts';
+import { DeliveryOrder } from './delivery-order.ts';
 import type { PipelineContext } from './pipeline-context.ts';
 
 /** Posts a final reply on the platform; should be idempotent by `reply.requestId` (Discord nonce, Lark uuid). */
@@ -21,31 +22,6 @@ export interface DeliveryOptions {
 }
 
 /**
- * Moves the job back to delayed while the channel's previous reply (`reply.after`) is still on its way; true when
- * it did (the caller then throws BullMQ's DelayedError: no attempt is used up).
- */
-async function waitedForPrevious(
-  pipeline: PipelineContext,
-  job: Job,
-  token: string | undefined,
-  reply: ChatReply,
-  orderWaitMs: number,
-): Promise<boolean> {
-  if (reply.after === undefined || (await pipeline.queues.replyDone(reply.platform, reply.after))) return false;
-  const waitedMs = Date.now() - job.timestamp;
-  if (waitedMs > orderWaitMs) {
-    pipeline.logger.warn(
-      { requestId: reply.requestId, after: reply.after, waitedMs },
-      'the previous reply of the channel is still undelivered: posting this one anyway',
-    );
-    return false;
-  }
-  // Checked again soon at first, then at most once a second.
-  await job.moveToDelayed(Date.now() + Math.min(1000, Math.max(50, waitedMs / 10)), token);
-  return true;
-}
-
-/**
  * Starts the platform's delivery worker on `replies-<platform>`: a channel's replies are posted in their order (each
  * waits for its `after`), failed posts retry with backoff.
  */
@@ -55,20 +31,32 @@ export function startDeliveryWorker(
   deliver: DeliverReply,
   options: DeliveryOptions = {},
 ): Worker {
-  const orderWaitMs = options.orderWaitMs ?? 300_000;
+  const order = new DeliveryOrder(pipeline, options.orderWaitMs ?? 300_000);
   const worker = new Worker(
     repliesQueueName(platform),
     async (job, token) => {
       const reply = parseContract('ChatReply', chatReplySchema, job.data);
-      if (await waitedForPrevious(pipeline, job, token, reply, orderWaitMs)) throw new DelayedError();
+      if (await order.park(job, token, reply)) throw new DelayedError();
       await deliver(reply);
       repliesDelivered.inc({ platform, outcome: reply.error === undefined ? 'answer' : 'error' });
     },
     { connection: pipeline.redis, prefix: pipeline.settings.QUEUE_PREFIX, concurrency: options.concurrency ?? 4 },
   );
+  const release = (requestId: unknown) => {
+    if (typeof requestId !== 'string') return;
+    order.release(platform, requestId).catch((error: unknown) => {
+      pipeline.logger.warn(
+        { requestId, error: (error as Error).message },
+        'could not wake the next reply (it rechecks)',
+      );
+    });
+  };
+  worker.on('completed', (job) => release(job.data?.requestId));
   worker.on('failed', (job, error) => {
     platformErrors.inc({ platform, operation: 'deliver' });
     pipeline.logger.warn({ requestId: job?.data?.requestId, error: error.message }, 'delivery failed');
+    // Given up for good: the next reply of the channel goes on without it.
+    if (job !== undefined && job.attemptsMade >= (job.opts.attempts ?? 1)) release(job.data?.requestId);
   });
   worker.on('error', (error) => pipeline.logger.error({ error: error.message }, 'delivery worker error'));
   return worker;

@@ -37,6 +37,10 @@ export class RedisKeys {
   lineLast(channelKey: string): string {
     return `${this.prefix}:line-last:${channelKey}`;
   }
+  /** The request whose reply waits (delayed) for this request's reply to be delivered. */
+  replyWaiter(requestId: string): string {
+    return `${this.prefix}:reply-waiter:${requestId}`;
+  }
   /** A validated request waiting in its channel's line. */
   entry(requestId: string): string {
     return `${this.prefix}:req:${requestId}`;

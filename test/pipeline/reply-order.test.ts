@@ -101,6 +101,23 @@ describe('reply order across the replies queue', () => {
     ]);
   });
 
+  it('parks a reply behind the previous one and wakes it when that one is posted (no polling)', async () => {
+    const first = 'web-parked.q1';
+    const second = 'web-parked.q2';
+    behaviour.set(first, () => new Promise((resolve) => setTimeout(resolve, 1500)));
+    await send('parked', 'q1', 'short question');
+    await send('parked', 'q2', 'short again');
+    await waitUntil(() => delivered.some((entry) => entry.reply.requestId === second), 20_000);
+    const job = await pipeline.queues.repliesQueue('web').getJob(`reply-${second}`);
+    // Taken once and parked, then taken again when woken; only the delivery counts as an attempt...
+    expect(job?.attemptsStarted).toBe(2);
+    expect(job?.attemptsMade).toBe(1);
+    // ...by the first one's delivery, well before its 2 s recheck would have found it.
+    const at = (id: string) => delivered.find((entry) => entry.reply.requestId === id)?.at ?? Number.NaN;
+    expect(at(second) - at(first)).toBeLessThan(1000);
+    expect(await redis.connection.exists(`${redis.prefix}:reply-waiter:${first}`)).toBe(0);
+  });
+
   it('posts the next reply anyway once the previous one has waited past orderWaitMs (nothing is lost)', async () => {
     const first = 'web-stuck.q1';
     const second = 'web-stuck.q2';

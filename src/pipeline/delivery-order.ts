@@ -4,8 +4,11 @@ import type { Platform } from '../contracts/platform.ts';
 import { replyJobId } from '../queue/pipeline-queues.ts';
 import type { PipelineContext } from './pipeline-context.ts';
 
-/** A parked reply is checked again after this long even if nobody wakes it (a crash between delivery and wake-up). */
-const recheckMs = 2000;
+/**
+ * A parked reply is checked again after this long even if nobody wakes it (a crash between delivery and wake-up): long,
+ * as every recheck of a reply still waiting takes a delivery slot from replies that could go out.
+ */
+const recheckMs = 30_000;
 const waiterTtlSeconds = 86_400;
 
 /**

@@ -12,7 +12,8 @@ export type DeliverReply = (reply: ChatReply) => Promise<void>;
 
 /** Tuning of a delivery worker. */
 export interface DeliveryOptions {
-  /** Replies posted at once (of different channels: one channel's replies wait for each other). @defaultValue 4 */
+  /** Replies posted at once (of different channels: one channel's replies wait for each other); posting is mostly
+   * waiting on the platform, whose SDK keeps to its rate limits. @defaultValue 16 */
   concurrency?: number;
   /**
    * How long a reply waits for the channel's previous reply (its own retries included) before it is posted anyway:
@@ -40,7 +41,7 @@ export function startDeliveryWorker(
       await deliver(reply);
       repliesDelivered.inc({ platform, outcome: reply.error === undefined ? 'answer' : 'error' });
     },
-    { connection: pipeline.redis, prefix: pipeline.settings.QUEUE_PREFIX, concurrency: options.concurrency ?? 4 },
+    { connection: pipeline.redis, prefix: pipeline.settings.QUEUE_PREFIX, concurrency: options.concurrency ?? 16 },
   );
   const release = (requestId: unknown) => {
     if (typeof requestId !== 'string') return;

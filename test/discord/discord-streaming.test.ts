@@ -95,6 +95,24 @@ describe('Discord adapter: streaming edits and long answers', () => {
     expect(rig.discord.typing.filter((entry) => entry.channelId === channel)).toHaveLength(countAtAnswer); // stopped
   });
 
+  it('shows typing once per channel however many of its questions wait (one renewal per interval, not one each)', async () => {
+    const channel = '100000000000000072';
+    const sentAt = Date.now();
+    const messages = [0, 1, 2, 3, 4].map((index) =>
+      rig.discord.sendMessage({ channelId: channel, author: dave, content: `answer slowly, question ${index}` }),
+    );
+    const last = messages.at(-1) ?? '';
+    await rig.discord.waitFor(() => answerTo(rig.discord, channel, last).length > 0, 30_000, 'the last answer');
+    const doneAt = Date.now();
+    const typing = rig.discord.typing.filter((entry) => entry.channelId === channel);
+    // Five questions answered one after another over several seconds, each starting 1.5 s late: typing was renewed
+    // about once per 300 ms interval for the channel (five indicators would send five per interval).
+    const intervals = (doneAt - sentAt) / 300;
+    expect(typing.length).toBeGreaterThanOrEqual(3);
+    expect(typing.length).toBeLessThanOrEqual(Math.ceil(intervals) + 2);
+    for (const id of messages) expect(answerTo(rig.discord, channel, id)).toHaveLength(1);
+  });
+
   it('/ask with a long answer: the deferred response is streamed, the rest goes to follow-ups', async () => {
     const { token, id } = rig.discord.sendCommand({
       name: 'ask',

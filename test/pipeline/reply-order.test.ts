@@ -112,7 +112,7 @@ describe('reply order across the replies queue', () => {
     // Taken once and parked, then taken again when woken; only the delivery counts as an attempt...
     expect(job?.attemptsStarted).toBe(2);
     expect(job?.attemptsMade).toBe(1);
-    // ...by the first one's delivery, well before its 2 s recheck would have found it.
+    // ...by the first one's delivery, well before its 30 s recheck would have found it.
     const at = (id: string) => delivered.find((entry) => entry.reply.requestId === id)?.at ?? Number.NaN;
     expect(at(second) - at(first)).toBeLessThan(1000);
     expect(await redis.connection.exists(`${redis.prefix}:reply-waiter:${first}`)).toBe(0);

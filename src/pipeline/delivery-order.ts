@@ -43,7 +43,8 @@ export class DeliveryOrder {
     await redis.set(keys.replyWaiter(after), reply.requestId, 'EX', waiterTtlSeconds);
     // Checked again after registering: a previous reply finished in between would never wake this one.
     if (await queues.replyDone(reply.platform, after)) return false;
-    await job.moveToDelayed(Date.now() + recheckMs, token);
+    // Woken by the previous reply; else looked at again after recheckMs, or when the order wait runs out.
+    await job.moveToDelayed(Date.now() + Math.min(recheckMs, this.orderWaitMs - waitedMs + 10), token);
     return true;
   }
 

@@ -16,10 +16,11 @@ import { requestIdFor } from '../../src/contracts/platform.ts';
 import { t } from '../../src/i18n/catalog.ts';
 import { platformErrors, platformRateLimited } from '../../src/observability/metrics.ts';
 import { startDeliveryWorker } from '../../src/pipeline/delivery-worker.ts';
+import { HeldPictures } from '../../src/pipeline/held-pictures.ts';
 import { startIngestWorker } from '../../src/pipeline/ingest-worker.ts';
 import type { PipelineContext } from '../../src/pipeline/pipeline-context.ts';
 import { type ProgressListener, startProgressListener } from '../../src/pipeline/progress-listener.ts';
-import { receiveMessage } from '../../src/pipeline/receive-message.ts';
+import { type ReceivedMessage, receiveMessage } from '../../src/pipeline/receive-message.ts';
 import { renderReply } from '../../src/pipeline/render-reply.ts';
 import { type DecodedDiscordMessage, decodeMessage, discordChannelKey, isAllowed, triggerOf } from './decode.ts';
 import {
@@ -30,7 +31,6 @@ import {
 } from './discord-config.ts';
 import { createDiscordImageDownloader } from './download-image.ts';
 import { defuseMassMentions } from './encode.ts';
-import { ImageQuestionWindow } from './image-question-window.ts';
 import { interactionTarget, messageTarget, replySinkFor } from './reply-sink.ts';
 import { ReplyStreams } from './reply-stream.ts';
 import { commandText, type SlashCommandName, slashCommandDefinitions } from './slash-commands.ts';
@@ -62,11 +62,6 @@ export interface DiscordAdapter {
 
 const slashCommandNames = new Set<string>(['ask', 'reset', 'help']);
 
-interface HeldPicture {
-  message: Message;
-  decoded: DecodedDiscordMessage;
-}
-
 /**
  * Starts the Discord adapter: logs in (a refused token throws `DiscordTokenError`), registers `/ask`, `/reset`,
  * `/help`, turns triggering messages and commands into requests, downloads their images in its ingest worker, streams
@@ -97,44 +92,49 @@ export async function startDiscordAdapter(
     onFirstText: (requestId) => typing.stop(requestId),
   });
 
-  async function submit(
+  /** The request a message makes (`text` and `images` may come from a held picture and its question). */
+  function receivedOf(
     asking: Message,
     decoded: DecodedDiscordMessage,
     text: string,
     images: IngestAttachment[],
-  ): Promise<void> {
+  ): ReceivedMessage {
     const extraImages = Math.max(0, images.length - 1);
-    const target = messageTarget(
-      asking.channelId,
-      asking.id,
-      extraImages > 0 ? { extraImages: String(extraImages) } : {},
-    );
-    const requestId = requestIdFor('discord', asking.id);
-    streams.expect(requestId, target);
-    const result = await receiveMessage(pipeline, {
+    return {
       platform: 'discord',
       platformMessageId: asking.id,
       channelKey: decoded.channelKey,
-      replyTarget: target,
+      replyTarget: messageTarget(
+        asking.channelId,
+        asking.id,
+        extraImages > 0 ? { extraImages: String(extraImages) } : {},
+      ),
       user: decoded.user,
       text,
       attachments: images.slice(0, 1),
       ...(decoded.languageHint === undefined ? {} : { languageHint: decoded.languageHint }),
       adapterInstance,
-    });
-    if (!result.duplicate) typing.start(result.requestId, asking.channelId);
+    };
   }
 
-  const window = new ImageQuestionWindow<HeldPicture>(tuning.imageQuestionWindowMs, (held) => {
-    submit(held.message, held.decoded, held.decoded.text, held.decoded.images).catch((error: unknown) =>
-      logger.error({ error: (error as Error).message }, 'discord: could not submit a held picture'),
-    );
-  });
+  /** Submits a request; this replica streams its answer (a held picture may have been received by another). */
+  async function submit(message: ReceivedMessage): Promise<void> {
+    const requestId = requestIdFor('discord', message.platformMessageId);
+    streams.expect(requestId, message.replyTarget);
+    const result = await receiveMessage(pipeline, { ...message, adapterInstance });
+    if (!result.duplicate) typing.start(result.requestId, message.replyTarget['channelId'] ?? '');
+  }
+
+  // A picture sent alone waits for its sender's question in Redis; after the wait it is answered by itself.
+  const heldPictures = new HeldPictures(pipeline, 'discord', tuning.imageQuestionWindowMs);
+  const submitAlone = async (held: { alone?: ReceivedMessage | undefined } | undefined) => {
+    if (held?.alone !== undefined) await submit(held.alone);
+  };
 
   async function onMessage(message: Message, roleIds: readonly string[]): Promise<void> {
     if (message.author.bot || message.author.id === botUserId) return;
     const key = `${message.channelId}:${message.author.id}`;
-    const held = window.take(key);
+    const held = tuning.imageQuestionWindowMs > 0 ? await heldPictures.take(key) : undefined;
     const trigger = triggerOf(message, botUserId);
     if (trigger === undefined && held === undefined) return;
     const channel = message.channel;
@@ -147,26 +147,27 @@ export async function startDiscordAdapter(
       roleIds,
     });
     if (!allowed) {
-      if (held !== undefined) await submit(held.message, held.decoded, held.decoded.text, held.decoded.images);
+      await submitAlone(held);
       return;
     }
     const decoded = decodeMessage(message, { botId: botUserId, imageOrigins });
     if (held !== undefined) {
       if (decoded.text !== '' && decoded.images.length === 0) {
         // The question for the picture just before it: one request, answered as a reply to the question.
-        await submit(message, decoded, decoded.text, held.decoded.images);
+        await submit(receivedOf(message, decoded, decoded.text, held.attachments));
         return;
       }
-      await submit(held.message, held.decoded, held.decoded.text, held.decoded.images);
+      await submitAlone(held);
       if (trigger === undefined) return;
     }
-    if (decoded.images.length > 0 && decoded.text === '') {
+    const received = receivedOf(message, decoded, decoded.text, decoded.images);
+    if (decoded.images.length > 0 && decoded.text === '' && tuning.imageQuestionWindowMs > 0) {
       // Dropped when seen before (a replayed event): the held picture has its own receipt.
       if (!(await pipeline.receipts.markReceived(requestIdFor('discord', `${message.id}.held`)))) return;
-      window.hold(key, { message, decoded });
+      await submitAlone(await heldPictures.hold(key, { id: message.id, attachments: decoded.images, alone: received }));
       return;
     }
-    await submit(message, decoded, decoded.text, decoded.images);
+    await submit(received);
   }
 
   async function onCommand(interaction: ChatInputCommandInteraction): Promise<void> {
@@ -294,9 +295,17 @@ export async function startDiscordAdapter(
     (error) => pipeline.logger.warn({ err: error.message }, 'progress listener connection error'),
   );
   const workers: Worker[] = [
-    startIngestWorker(pipeline, 'discord', {
-      downloadAttachment: createDiscordImageDownloader({ imageOrigins, maxBytes: pipeline.settings.IMAGE_MAX_BYTES }),
-    }),
+    startIngestWorker(
+      pipeline,
+      'discord',
+      {
+        downloadAttachment: createDiscordImageDownloader({
+          imageOrigins,
+          maxBytes: pipeline.settings.IMAGE_MAX_BYTES,
+        }),
+      },
+      { held: { pictures: heldPictures, submit } },
+    ),
     startDeliveryWorker(pipeline, 'discord', deliver),
   ];
 
@@ -304,10 +313,7 @@ export async function startDiscordAdapter(
     client,
     botUserId,
     async close() {
-      // A picture still waiting for its question is answered by itself rather than lost.
-      await Promise.allSettled(
-        window.close().map((held) => submit(held.message, held.decoded, held.decoded.text, held.decoded.images)),
-      );
+      // A picture still waiting for its question stays held in Redis: its delayed job answers it in any replica.
       typing.close();
       await Promise.all(workers.map((worker) => worker.close()));
       streams.close();

@@ -4,16 +4,17 @@ import type { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { requestIdFor } from '../../src/contracts/platform.ts';
 import { startDeliveryWorker } from '../../src/pipeline/delivery-worker.ts';
+import { HeldPictures } from '../../src/pipeline/held-pictures.ts';
 import type { DownloadAttachment } from '../../src/pipeline/ingest-processor.ts';
 import { startIngestWorker } from '../../src/pipeline/ingest-worker.ts';
 import type { PipelineContext } from '../../src/pipeline/pipeline-context.ts';
 import { type ProgressListener, startProgressListener } from '../../src/pipeline/progress-listener.ts';
+import { receiveMessage } from '../../src/pipeline/receive-message.ts';
 import { CardReplier } from './card-replier.ts';
 import type { LarkMessageEvent } from './decode.ts';
 import { startWebhookServer, type WebhookServer } from './http.ts';
 import { LarkApi } from './lark-api.ts';
 import { type LarkSettings, larkDefaults, resolveLarkDomain, validateLarkSettings } from './lark-config.ts';
-import { PendingImages } from './pending-images.ts';
 import { type ReceiveOutcome, receiveLarkEvent } from './receive-event.ts';
 import { sdkLogger } from './sdk-logger.ts';
 import { type LongConnection, startLongConnection } from './ws.ts';
@@ -74,7 +75,7 @@ export async function startLarkAdapter(pipeline: PipelineContext, options: LarkA
     { updateIntervalMs: settings.cardUpdateIntervalMs, maxCharacters: settings.cardMaxCharacters },
     logger,
   );
-  const timers = new Set<NodeJS.Timeout>();
+  const heldPictures = new HeldPictures(pipeline, 'lark', settings.imageWaitMs);
   const dependencies = {
     pipeline,
     api,
@@ -82,8 +83,7 @@ export async function startLarkAdapter(pipeline: PipelineContext, options: LarkA
     settings,
     languageHint,
     adapterInstance,
-    pendingImages: new PendingImages(pipeline.redis, prefix, settings.imageWaitMs),
-    timers,
+    heldPictures,
   };
   const dispatcher = new EventDispatcher({
     ...(settings.encryptKey === undefined ? {} : { encryptKey: settings.encryptKey }),
@@ -115,7 +115,19 @@ export async function startLarkAdapter(pipeline: PipelineContext, options: LarkA
     (error) => pipeline.logger.warn({ err: error.message }, 'progress listener connection error'),
   );
   const workers: Worker[] = [
-    startIngestWorker(pipeline, 'lark', { downloadAttachment: download }),
+    startIngestWorker(
+      pipeline,
+      'lark',
+      { downloadAttachment: download },
+      {
+        held: {
+          pictures: heldPictures,
+          submit: async (message) => {
+            await receiveMessage(pipeline, { ...message, adapterInstance });
+          },
+        },
+      },
+    ),
     startDeliveryWorker(pipeline, 'lark', (reply) => replier.deliver(reply)),
   ];
 
@@ -153,7 +165,6 @@ export async function startLarkAdapter(pipeline: PipelineContext, options: LarkA
     async close() {
       connection?.close();
       await webhook?.close();
-      for (const timer of timers) clearTimeout(timer);
       await replier.close();
       await Promise.all(workers.map((worker) => worker.close()));
       await listener.close();

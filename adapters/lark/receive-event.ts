@@ -1,11 +1,11 @@
 import type { IngestAttachment } from '../../src/contracts/ingest-job.ts';
 import { channelKeyFor, requestIdFor } from '../../src/contracts/platform.ts';
+import type { HeldPicture, HeldPictures } from '../../src/pipeline/held-pictures.ts';
 import type { PipelineContext } from '../../src/pipeline/pipeline-context.ts';
-import { receiveMessage } from '../../src/pipeline/receive-message.ts';
+import { type ReceivedMessage, receiveMessage } from '../../src/pipeline/receive-message.ts';
 import { type DecodedLarkMessage, decodeMessageEvent, type LarkMessageEvent } from './decode.ts';
 import type { LarkApi } from './lark-api.ts';
 import type { LarkSettings } from './lark-config.ts';
-import type { PendingImages } from './pending-images.ts';
 
 /** What the event handler needs. */
 export interface ReceiveEventDependencies {
@@ -15,9 +15,8 @@ export interface ReceiveEventDependencies {
   settings: Pick<LarkSettings, 'eventMaxAgeSeconds' | 'imageWaitMs' | 'allowedChats' | 'allowedUsers'>;
   languageHint: string;
   adapterInstance: string;
-  pendingImages: PendingImages;
-  /** Timers of held pictures, cleared when the adapter closes. */
-  timers: Set<NodeJS.Timeout>;
+  /** Pictures sent alone, waiting for their sender's question (`<chatId>:<openId>`). */
+  heldPictures: HeldPictures;
 }
 
 /** What the handler did with an event (for logs and tests). */
@@ -37,12 +36,12 @@ function platformImage(messageId: string, fileKey: string): IngestAttachment {
   return { kind: 'platform', messageId, fileKey, mediaType: 'image' };
 }
 
-async function enqueue(
+function receivedOf(
   dependencies: ReceiveEventDependencies,
   message: DecodedLarkMessage,
   attachments: IngestAttachment[],
-): Promise<ReceiveOutcome> {
-  const result = await receiveMessage(dependencies.pipeline, {
+): ReceivedMessage {
+  return {
     platform: 'lark',
     platformMessageId: message.messageId,
     channelKey: channelKeyFor('lark', message.chatId, message.threadId),
@@ -57,9 +56,19 @@ async function enqueue(
     languageHint: dependencies.languageHint,
     adapterInstance: dependencies.adapterInstance,
     ...(message.createdAt === undefined ? {} : { receivedAt: new Date(Math.min(message.createdAt, Date.now())) }),
-  });
+  };
+}
+
+async function enqueue(
+  dependencies: ReceiveEventDependencies,
+  message: DecodedLarkMessage,
+  attachments: IngestAttachment[],
+): Promise<ReceiveOutcome> {
+  const result = await receiveMessage(dependencies.pipeline, receivedOf(dependencies, message, attachments));
   return result.duplicate ? 'duplicate' : 'enqueued';
 }
+
+const holderOf = (message: DecodedLarkMessage) => `${message.chatId}:${message.senderOpenId}`;
 
 /** The picture a reply quotes (the user answered a picture with a question), looked up within a short budget. */
 async function quotedImage(
@@ -72,34 +81,25 @@ async function quotedImage(
   return fileKey === undefined ? undefined : platformImage(parentId, fileKey);
 }
 
-/** Holds a picture that came alone; after the wait, the timer answers it by itself unless a question took it. */
+/**
+ * Holds a picture that came alone (in Redis, with a delayed job that answers it by itself after the wait unless a
+ * question takes it first). In a group a picture without a mention was not for the bot: it is only kept for a question.
+ */
 async function holdImage(
   dependencies: ReceiveEventDependencies,
   message: DecodedLarkMessage,
   fileKey: string,
   triggered: boolean,
 ): Promise<ReceiveOutcome> {
-  const { pipeline, pendingImages } = dependencies;
+  const { pipeline, heldPictures } = dependencies;
   // A redelivered picture must not be held (and answered) twice.
   if (!(await pipeline.receipts.markReceived(`${requestIdFor('lark', message.messageId)}.held`))) return 'duplicate';
-  await pendingImages.hold(message.chatId, message.senderOpenId, { messageId: message.messageId, fileKey });
-  const timer = setTimeout(() => {
-    dependencies.timers.delete(timer);
-    pendingImages
-      .takeIfStill(message.chatId, message.senderOpenId, message.messageId)
-      .then(async (held) => {
-        // In a group a picture without a mention was not for the bot: it is only kept for a question that follows.
-        if (held !== undefined && triggered)
-          await enqueue(dependencies, message, [platformImage(held.messageId, held.fileKey)]);
-      })
-      .catch((error: unknown) =>
-        pipeline.logger.error(
-          { messageId: message.messageId, error: String(error) },
-          'could not answer a held picture',
-        ),
-      );
-  }, dependencies.settings.imageWaitMs);
-  dependencies.timers.add(timer);
+  const attachments = [platformImage(message.messageId, fileKey)];
+  await heldPictures.hold(holderOf(message), {
+    id: message.messageId,
+    attachments,
+    ...(triggered ? { alone: receivedOf(dependencies, message, attachments) } : {}),
+  });
   return 'held';
 }
 
@@ -143,18 +143,18 @@ export async function receiveLarkEvent(
     return 'duplicate'; // checked before a held picture is taken, so a redelivery cannot take a newer one
   }
   let attachment: IngestAttachment | undefined;
-  let held: Awaited<ReturnType<PendingImages['take']>>;
+  let held: HeldPicture | undefined;
   if (ownImage !== undefined) {
     attachment = platformImage(message.messageId, ownImage);
-    await dependencies.pendingImages.take(message.chatId, message.senderOpenId); // superseded by this picture
+    await dependencies.heldPictures.take(holderOf(message)); // superseded by this picture
   } else {
-    held = await dependencies.pendingImages.take(message.chatId, message.senderOpenId);
-    if (held !== undefined) attachment = platformImage(held.messageId, held.fileKey);
+    held = await dependencies.heldPictures.take(holderOf(message));
+    if (held !== undefined) attachment = held.attachments[0];
     else if (message.parentId !== undefined) attachment = await quotedImage(dependencies, message.parentId);
   }
   const outcome = await enqueue(dependencies, message, attachment === undefined ? [] : [attachment]);
   if (outcome === 'duplicate' && held !== undefined) {
-    await dependencies.pendingImages.hold(message.chatId, message.senderOpenId, held); // another replica won
+    await dependencies.heldPictures.restore(holderOf(message), held); // another replica won
   }
   logger.debug({ outcome, image: attachment !== undefined }, 'Lark message received');
   return outcome;

@@ -14,9 +14,9 @@ export interface ReceivedMessage {
   user: { id: string; name: string };
   text: string;
   attachments: IngestAttachment[];
-  languageHint?: string;
+  languageHint?: string | undefined;
   adapterInstance: string;
-  receivedAt?: Date;
+  receivedAt?: Date | undefined;
 }
 
 /** What became of a received message. */

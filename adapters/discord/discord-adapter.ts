@@ -302,6 +302,7 @@ export async function startDiscordAdapter(
         downloadAttachment: createDiscordImageDownloader({
           imageOrigins,
           maxBytes: pipeline.settings.IMAGE_MAX_BYTES,
+          timeoutMs: tuning.imageDownloadTimeoutMs,
         }),
       },
       { held: { pictures: heldPictures, submit } },

@@ -24,6 +24,8 @@ export interface DiscordTuning {
   maxMessageLength: number;
   /** Register `/ask`, `/reset`, `/help` as global commands once ready. @defaultValue true */
   registerCommands: boolean;
+  /** An image download (CDN) that has not finished after this long is abandoned and retried. @defaultValue 30000 */
+  imageDownloadTimeoutMs: number;
 }
 
 /** Defaults of {@link DiscordTuning}, written once. */
@@ -34,6 +36,7 @@ export const discordTuningDefaults = {
   imageQuestionWindowMs: 20_000,
   maxMessageLength: 2000,
   registerCommands: true,
+  imageDownloadTimeoutMs: 30_000,
 } as const satisfies DiscordTuning;
 
 /** Discord's own CDN hosts: the only hosts image links are fetched from. */

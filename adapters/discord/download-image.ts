@@ -23,15 +23,31 @@ const maxRedirects = 3;
 
 /**
  * The downloader of the Discord adapter: fetches `url` attachments from Discord's CDN (or the API override's origin)
- * only, follows redirects only while they stay on those origins, and stops reading past `maxBytes`.
+ * only, follows redirects only while they stay on those origins, and stops reading past `maxBytes`. A download
+ * still unfinished after `timeoutMs` (a CDN that stopped answering) fails as a retryable {@link DiscordCdnError}:
+ * it would otherwise hold its channel's line, and every later message of the channel, for as long as it hangs.
  */
 export function createDiscordImageDownloader(options: {
   imageOrigins: readonly string[];
   maxBytes: number;
+  /** @defaultValue 30000 */
+  timeoutMs?: number;
   fetch?: typeof fetch;
 }): DownloadAttachment {
   const fetchImpl = options.fetch ?? fetch;
-  return async (attachment: IngestAttachment, signal?: AbortSignal): Promise<Uint8Array> => {
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  return async (attachment: IngestAttachment, jobSignal?: AbortSignal): Promise<Uint8Array> => {
+    const timeout = AbortSignal.timeout(timeoutMs);
+    const signal = jobSignal === undefined ? timeout : AbortSignal.any([jobSignal, timeout]);
+    try {
+      return await download(attachment, signal);
+    } catch (error) {
+      if (!timeout.aborted || error instanceof DiscordCdnError) throw error;
+      throw new DiscordCdnError(`fetching an image took longer than ${timeoutMs} ms`);
+    }
+  };
+
+  async function download(attachment: IngestAttachment, signal: AbortSignal): Promise<Uint8Array> {
     if (attachment.kind !== 'url')
       throw new DiscordImageDownloadError('image_unreadable', `${attachment.kind} attachment`);
     if (attachment.size !== undefined && attachment.size > options.maxBytes) {
@@ -44,7 +60,7 @@ export function createDiscordImageDownloader(options: {
       }
       let response: Response;
       try {
-        response = await fetchImpl(url, { redirect: 'manual', ...(signal === undefined ? {} : { signal }) });
+        response = await fetchImpl(url, { redirect: 'manual', signal });
       } catch (error) {
         throw new DiscordCdnError(`fetching an image failed: ${(error as Error).message}`);
       }
@@ -71,7 +87,7 @@ export function createDiscordImageDownloader(options: {
       return await readCapped(response, options.maxBytes);
     }
     throw new DiscordImageDownloadError('image_unreadable', 'too many redirects');
-  };
+  }
 }
 
 async function readCapped(response: Response, maxBytes: number): Promise<Uint8Array> {

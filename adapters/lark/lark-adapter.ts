@@ -13,6 +13,7 @@ import { receiveMessage } from '../../src/pipeline/receive-message.ts';
 import { CardReplier } from './card-replier.ts';
 import type { LarkMessageEvent } from './decode.ts';
 import { startWebhookServer, type WebhookServer } from './http.ts';
+import { httpInstanceWithTimeout } from './http-timeout.ts';
 import { LarkApi } from './lark-api.ts';
 import { type LarkSettings, larkDefaults, resolveLarkDomain, validateLarkSettings } from './lark-config.ts';
 import { type ReceiveOutcome, receiveLarkEvent } from './receive-event.ts';
@@ -58,6 +59,7 @@ export async function startLarkAdapter(pipeline: PipelineContext, options: LarkA
     logger: sdkLogger(logger, [settings.appSecret, settings.encryptKey ?? '']),
     // Its own token cache: the SDK's default one is process-wide, where another client's token would hide a wrong secret.
     cache: new DefaultCache(),
+    httpInstance: httpInstanceWithTimeout(settings.apiTimeoutMs),
   });
   const api = new LarkApi(client, {
     attempts: settings.apiAttempts,

@@ -35,6 +35,8 @@ export interface LarkSettings {
   apiAttempts: number;
   /** First backoff delay of a retried API call (doubled each time). @defaultValue 250 */
   apiRetryDelayMs: number;
+  /** An API call (image downloads included) unanswered after this long fails and is retried. @defaultValue 30000 */
+  apiTimeoutMs: number;
 }
 
 /** Defaults of the optional settings, written once. */
@@ -51,6 +53,7 @@ export const larkDefaults = {
   cardMaxCharacters: 6000,
   apiAttempts: 4,
   apiRetryDelayMs: 250,
+  apiTimeoutMs: 30_000,
 } as const satisfies Partial<LarkSettings>;
 
 /** The SDK's `domain` option and the language hint (feishu → zh-CN, lark → en) for a `LARK_DOMAIN` value. */

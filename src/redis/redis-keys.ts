@@ -49,9 +49,9 @@ export class RedisKeys {
   answered(requestId: string): string {
     return `${this.prefix}:done:${requestId}`;
   }
-  /** How many times generation of a request was started (a poison request is dropped after a few). */
+  /** Tokens of the generation attempts of a request, one per start (a poison request is dropped after a few). */
   attempts(requestId: string): string {
-    return `${this.prefix}:tries:${requestId}`;
+    return `${this.prefix}:attempts:${requestId}`;
   }
   /** Arrival times of a user's recent messages (per-user rate limit). */
   rateUser(userKey: string): string {

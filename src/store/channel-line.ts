@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { type ChannelEntry, channelEntrySchema } from '../contracts/channel-entry.ts';
 import { parseContract } from '../contracts/contract-error.ts';
@@ -99,14 +100,6 @@ export class ChannelLine {
     return raw === null ? undefined : parseContract('ChannelEntry', channelEntrySchema, JSON.parse(raw));
   }
 
-  /** The oldest request of the channel still to be answered. */
-  async head(channelKey: string): Promise<LineHead | undefined> {
-    const requestId = await this.redis.lindex(this.keys.line(channelKey), 0);
-    if (requestId === null) return undefined;
-    const joinedAt = Number((await this.redis.hget(this.keys.lineJoinedAt(channelKey), requestId)) ?? Date.now());
-    return { requestId, joinedAt };
-  }
-
   /** The head of the line with its entry and answered flag, in one round trip. */
   async peek(channelKey: string): Promise<LinePeek | undefined> {
     const result = (await this.redis.eval(
@@ -168,22 +161,13 @@ export class ChannelLine {
     return await this.redis.llen(this.keys.line(channelKey));
   }
 
-  /** Records that the request's reply was enqueued; true when this call recorded it. */
-  async markAnswered(requestId: string): Promise<boolean> {
-    return (await this.redis.set(this.keys.answered(requestId), '1', 'EX', this.ttlSeconds, 'NX')) === 'OK';
-  }
-
-  /** True once the request's reply was enqueued. */
-  async isAnswered(requestId: string): Promise<boolean> {
-    return (await this.redis.exists(this.keys.answered(requestId))) === 1;
-  }
-
-  /** Counts one more generation attempt of the request and returns the count. */
+  /**
+   * Counts one more generation attempt of the request and returns the count. Each attempt adds its own token to a
+   * set, so the command sent again after a lost reply (Redis crashed after carrying it out) is not counted twice.
+   */
   async countAttempt(requestId: string): Promise<number> {
     const key = this.keys.attempts(requestId);
-    const [[, count]] = (await this.redis.multi().incr(key).expire(key, this.ttlSeconds).exec()) as [
-      [Error | null, number],
-    ];
-    return count;
+    const result = await this.redis.multi().sadd(key, randomUUID()).expire(key, this.ttlSeconds).scard(key).exec();
+    return Number(result?.[2]?.[1] ?? 0);
   }
 }

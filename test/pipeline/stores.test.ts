@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ProgressThrottle } from '../../src/pipeline/throttle-progress.ts';
 import { RedisKeys } from '../../src/redis/redis-keys.ts';
+import { ChannelLine } from '../../src/store/channel-line.ts';
 import { ContextStore } from '../../src/store/context-store.ts';
 import type { ContextTurn } from '../../src/store/context-turn.ts';
 import { ImageStore, ImageTooLargeForStoreError } from '../../src/store/image-store.ts';
@@ -59,6 +60,19 @@ describe('Redis stores', () => {
     await cache.set('model-a', 'c'.repeat(64), vectors);
     expect(await cache.get('model-a', 'c'.repeat(64))).toEqual(vectors);
     expect(await cache.get('model-b', 'c'.repeat(64))).toBeUndefined();
+  });
+
+  it('attempts: each start of a generation counts once, and the count expires with the line', async () => {
+    const line = new ChannelLine(redis.connection, keys, 120);
+    expect([
+      await line.countAttempt('web-a1'),
+      await line.countAttempt('web-a1'),
+      await line.countAttempt('web-a1'),
+    ]).toEqual([1, 2, 3]);
+    expect(await line.countAttempt('web-a2')).toBe(1);
+    const ttl = await redis.connection.ttl(keys.attempts('web-a1'));
+    expect(ttl).toBeGreaterThan(100);
+    expect(ttl).toBeLessThanOrEqual(120);
   });
 
   it('receipts: the first delivery wins, with a TTL of at least 8 hours', async () => {

@@ -9,7 +9,19 @@ import { Redis } from 'ioredis';
 export interface PrivateRedisServer {
   readonly url: string;
   readonly port: number;
+  /**
+   * Ends the server and starts it again on the same port and directory, so every client reconnects to the same
+   * data: `crash` kills it (SIGKILL, nothing flushed beyond what was already written), `clean` stops it (SIGTERM).
+   * `downtimeMs` is how long it stays down.
+   */
+  restart(how: 'crash' | 'clean', downtimeMs?: number): Promise<void>;
   stop(): Promise<void>;
+}
+
+/** Options of {@link startPrivateRedisServer}. */
+export interface PrivateRedisOptions {
+  /** Keep an append-only file, fsynced on every write (`appendonly yes`, `appendfsync always`). @defaultValue false */
+  appendOnly?: boolean;
 }
 
 /** No `redis-server` binary could be found. */
@@ -38,30 +50,8 @@ function findRedisServerBinary(): string | undefined {
   return found.status === 0 && path !== '' ? path : undefined;
 }
 
-/**
- * Starts a private, memory-only redis-server on a free port (the system binary from PATH or REDIS_SERVER_BIN).
- * It is stopped by `stop()` and, as a safety net, when this process exits.
- */
-export async function startPrivateRedisServer(): Promise<PrivateRedisServer> {
-  const binary = findRedisServerBinary();
-  if (binary === undefined) {
-    throw new RedisServerUnavailableError(
-      'REDIS_URL is unset and no redis-server is on PATH: install Redis (apt-get install redis-server) or set REDIS_URL',
-    );
-  }
-  const port = await findFreePort();
-  const directory = mkdtempSync(join(tmpdir(), 'zvb-redis-'));
-  const child: ChildProcess = spawn(
-    binary,
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', directory],
-    // Its own process group: Ctrl-C (SIGINT to the terminal's group) must not stop Redis before the graceful
-    // shutdown that still needs it; `stop()` and the exit hook end it instead.
-    { stdio: 'ignore', detached: true },
-  );
-  child.unref();
-  const killOnExit = () => child.kill('SIGKILL');
-  process.once('exit', killOnExit);
-  const url = `redis://127.0.0.1:${port}`;
+/** Waits until the server answers PING; throws when it exits or stays silent for 10 s. */
+async function waitUntilAnswering(child: ChildProcess, url: string, port: number): Promise<void> {
   const deadline = Date.now() + 10_000;
   for (;;) {
     if (child.exitCode !== null) throw new RedisServerUnavailableError(`redis-server exited with ${child.exitCode}`);
@@ -71,7 +61,7 @@ export async function startPrivateRedisServer(): Promise<PrivateRedisServer> {
       await probe.connect();
       await probe.ping();
       probe.disconnect();
-      break;
+      return;
     } catch {
       probe.disconnect();
       if (Date.now() > deadline) {
@@ -81,17 +71,59 @@ export async function startPrivateRedisServer(): Promise<PrivateRedisServer> {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   }
+}
+
+/** Sends `signal` and waits (at most 3 s, then SIGKILL) for the process to exit. */
+async function end(child: ChildProcess, signal: 'SIGTERM' | 'SIGKILL'): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill(signal);
+  const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/**
+ * Starts a private redis-server on a free port (the system binary from PATH or REDIS_SERVER_BIN), memory-only
+ * unless `appendOnly` is set. It is stopped by `stop()` and, as a safety net, when this process exits.
+ */
+export async function startPrivateRedisServer(options: PrivateRedisOptions = {}): Promise<PrivateRedisServer> {
+  const binary = findRedisServerBinary();
+  if (binary === undefined) {
+    throw new RedisServerUnavailableError(
+      'REDIS_URL is unset and no redis-server is on PATH: install Redis (apt-get install redis-server) or set REDIS_URL',
+    );
+  }
+  const port = await findFreePort();
+  const directory = mkdtempSync(join(tmpdir(), 'zvb-redis-'));
+  const persistence = options.appendOnly ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no'];
+  const url = `redis://127.0.0.1:${port}`;
+  let child: ChildProcess;
+  const killOnExit = () => child.kill('SIGKILL');
+  const launch = async () => {
+    child = spawn(
+      binary,
+      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence, '--dir', directory],
+      // Its own process group: Ctrl-C (SIGINT to the terminal's group) must not stop Redis before the graceful
+      // shutdown that still needs it; `stop()` and the exit hook end it instead.
+      { stdio: 'ignore', detached: true },
+    );
+    child.unref();
+    await waitUntilAnswering(child, url, port);
+  };
+  process.on('exit', killOnExit);
+  await launch();
   return {
     url,
     port,
+    async restart(how, downtimeMs = 0) {
+      await end(child, how === 'crash' ? 'SIGKILL' : 'SIGTERM');
+      await new Promise((resolve) => setTimeout(resolve, downtimeMs));
+      await launch();
+    },
     async stop() {
       process.off('exit', killOnExit);
-      if (child.exitCode === null) {
-        const exited = new Promise((resolve) => child.once('exit', resolve));
-        child.kill('SIGTERM');
-        await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 3000))]);
-        if (child.exitCode === null) child.kill('SIGKILL');
-      }
+      await end(child, 'SIGTERM');
       rmSync(directory, { recursive: true, force: true });
     },
   };

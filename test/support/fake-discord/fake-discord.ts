@@ -48,14 +48,17 @@ export interface RecordedRequest {
   path: string;
   body: unknown;
   at: number;
+  /** The status answered; 0 for a request left hanging. */
   status: number;
 }
 
-/** A scripted failure for the next matching REST request(s). */
+/** A scripted failure for the next matching REST (or attachment) request(s). */
 export interface FaultRule {
   method: string;
+  /** Matched against the REST route (after `/api/v10`), or the whole path for `/attachments/…`. */
   path: RegExp;
-  status: 429 | 500 | 502 | 503;
+  /** The answer, or `hang`: no answer at all, the connection left open until the client gives up. */
+  status: 429 | 500 | 502 | 503 | 'hang';
   /** How many matching requests fail. @defaultValue 1 */
   times?: number;
   /** Perform the request, then answer with the failure (a lost response). @defaultValue false */
@@ -117,6 +120,7 @@ export class FakeDiscord {
   private readonly gateway: WebSocketServer;
   private readonly files = new Map<string, { bytes: Uint8Array; contentType: string; redirect?: string }>();
   private readonly faults: FaultRule[] = [];
+  private slowdown: { path: RegExp; delayMs: number } | undefined;
   private readonly sessions = new Map<string, GatewaySession>();
   private current: GatewaySession | undefined;
   private readonly guilds: FakeGuild[];
@@ -163,9 +167,30 @@ export class FakeDiscord {
     return `${this.origin}/attachments/${name}`;
   }
 
-  /** Makes the next matching REST request(s) fail. */
+  /** Makes the next matching REST or attachment request(s) fail. */
   fail(rule: FaultRule): void {
     this.faults.push({ ...rule });
+  }
+
+  /** How many scripted failures have not happened yet. */
+  get faultsLeft(): number {
+    return this.faults.reduce((sum, fault) => sum + (fault.times ?? 1), 0);
+  }
+
+  /** Answers every REST request whose path matches `delayMs` late (a slow platform); `undefined` ends the slowdown. */
+  slowDown(rule: { path: RegExp; delayMs: number } | undefined): void {
+    this.slowdown = rule;
+  }
+
+  /** Takes the first fault rule matching the request (counting down its `times`). */
+  private takeFault(method: string, route: string): FaultRule | undefined {
+    const faultIndex = this.faults.findIndex((fault) => fault.method === method && fault.path.test(route));
+    const fault = faultIndex === -1 ? undefined : this.faults[faultIndex];
+    if (fault !== undefined) {
+      fault.times = (fault.times ?? 1) - 1;
+      if (fault.times <= 0) this.faults.splice(faultIndex, 1);
+    }
+    return fault;
   }
 
   /** Sends a dispatch event on the current session (kept in its log for RESUME replay). */
@@ -589,6 +614,12 @@ export class FakeDiscord {
     };
 
     if (path.startsWith('/attachments/')) {
+      const fault = this.takeFault(method, path);
+      if (fault?.status === 'hang') {
+        record.status = 0; // no answer: the client's timeout ends it
+        return;
+      }
+      if (fault !== undefined) return send(fault.status, { message: 'CDN failure', code: 0 });
       const file = this.files.get(path);
       if (file === undefined) return send(404, { message: 'Not Found', code: 0 });
       if (file.redirect !== undefined) return send(302, undefined, { location: file.redirect });
@@ -604,13 +635,16 @@ export class FakeDiscord {
       return send(401, { message: '401: Unauthorized', code: 0 });
     }
 
-    const faultIndex = this.faults.findIndex((fault) => fault.method === method && fault.path.test(route));
-    const fault = faultIndex === -1 ? undefined : this.faults[faultIndex];
-    if (fault !== undefined) {
-      fault.times = (fault.times ?? 1) - 1;
-      if (fault.times <= 0) this.faults.splice(faultIndex, 1);
+    const fault = this.takeFault(method, route);
+    const slowdown = this.slowdown;
+    if (slowdown?.path.test(route)) {
+      await new Promise((resolve) => setTimeout(resolve, slowdown.delayMs));
     }
     const failWith = (rule: FaultRule) => {
+      if (rule.status === 'hang') {
+        record.status = 0; // no answer: the client's timeout ends it
+        return;
+      }
       if (rule.status === 429) {
         const retryAfter = rule.retryAfter ?? 0.3;
         return send(

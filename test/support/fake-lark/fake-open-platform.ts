@@ -42,6 +42,8 @@ export interface Injection {
   times: number;
   /** Carry the call out first, then fail the answer (the response was "lost"). */
   afterCommit?: boolean;
+  /** Never answer (before or, with `afterCommit`, after carrying the call out): the client's timeout ends it. */
+  hang?: boolean;
 }
 
 /** A call the fake received. */
@@ -87,6 +89,9 @@ export class FakeOpenPlatform {
   cardPermission: boolean;
   /** Long connections ever opened (reconnects included). */
   connectionsOpened = 0;
+  /** While true, acks are recorded but lost: the events stay unacknowledged (see {@link redeliverUnacked}). */
+  loseAcks = false;
+  private slowdown: { path: RegExp; delayMs: number } | undefined;
   private readonly tokens = new Set<string>();
   private readonly resources = new Map<string, Buffer>();
   private readonly userMessages = new Map<string, { msgType: string; content: string }>();
@@ -136,6 +141,11 @@ export class FakeOpenPlatform {
   /** Drops every long connection (a server restart); the SDK reconnects by itself. */
   dropConnections(): void {
     for (const socket of [...this.sockets]) socket.terminate();
+  }
+
+  /** Answers every API call whose path matches `delayMs` late (a slow platform); `undefined` ends the slowdown. */
+  slowDown(rule: { path: RegExp; delayMs: number } | undefined): void {
+    this.slowdown = rule;
   }
 
   /** Makes an image downloadable as a resource of a message. */
@@ -227,7 +237,7 @@ export class FakeOpenPlatform {
       if (pushed === undefined || headerOf(frame, 'biz_rt') === undefined) return;
       const code = (JSON.parse(new TextDecoder().decode(frame.payload)) as { code: number }).code;
       pushed.ackCodes.push(code);
-      if (code === 200 && !pushed.acked) {
+      if (code === 200 && !pushed.acked && !this.loseAcks) {
         pushed.acked = true;
         pushed.ackedAt = Date.now();
       }
@@ -300,8 +310,13 @@ export class FakeOpenPlatform {
     const injection = this.injections.find(
       (candidate) => candidate.times > 0 && candidate.method === method && candidate.path.test(path),
     );
+    const slowdown = this.slowdown;
+    if (slowdown?.path.test(path)) {
+      await new Promise((resolve) => setTimeout(resolve, slowdown.delayMs));
+    }
     if (injection !== undefined) {
       injection.times -= 1;
+      if (injection.hang && !injection.afterCommit) return; // no answer: the client's timeout ends it
       if (!injection.afterCommit) {
         record(injection.status);
         return this.json(response, injection.status, injection.body);
@@ -309,6 +324,7 @@ export class FakeOpenPlatform {
     }
     const [status, result] = this.route(method, path, url, body);
     if (injection?.afterCommit) {
+      if (injection.hang) return;
       record(injection.status);
       return this.json(response, injection.status, injection.body);
     }

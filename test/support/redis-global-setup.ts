@@ -9,7 +9,8 @@ declare module 'vitest' {
   }
 }
 
-async function answers(url: string): Promise<boolean> {
+/** True when a Redis answers PING at `url` right now (one try, no reconnects). */
+export async function redisAnswers(url: string): Promise<boolean> {
   const probe = new Redis(url, {
     lazyConnect: true,
     maxRetriesPerRequest: 0,
@@ -35,7 +36,7 @@ export async function setupTestRedis(project: TestProject): Promise<() => Promis
     return async () => {};
   }
   const local = 'redis://127.0.0.1:6379';
-  if (await answers(local)) {
+  if (await redisAnswers(local)) {
     project.provide('redisUrl', local);
     return async () => {};
   }

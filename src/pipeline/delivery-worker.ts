@@ -41,7 +41,14 @@ export function startDeliveryWorker(
       await deliver(reply);
       repliesDelivered.inc({ platform, outcome: reply.error === undefined ? 'answer' : 'error' });
     },
-    { connection: pipeline.redis, prefix: pipeline.settings.QUEUE_PREFIX, concurrency: options.concurrency ?? 16 },
+    {
+      connection: pipeline.redis,
+      prefix: pipeline.settings.QUEUE_PREFIX,
+      concurrency: options.concurrency ?? 16,
+      // A post whose worker died (or lost Redis mid-post) is taken over after JOB_LOCK_MS: posts are idempotent.
+      lockDuration: pipeline.settings.JOB_LOCK_MS,
+      stalledInterval: pipeline.settings.JOB_LOCK_MS,
+    },
   );
   const release = (requestId: unknown) => {
     if (typeof requestId !== 'string') return;

@@ -35,6 +35,9 @@ export function startIngestWorker(
     {
       connection: pipeline.redis,
       prefix: pipeline.settings.QUEUE_PREFIX,
+      // A job whose worker died (or lost Redis mid-job) is taken over after JOB_LOCK_MS, as model workers' are.
+      lockDuration: pipeline.settings.JOB_LOCK_MS,
+      stalledInterval: pipeline.settings.JOB_LOCK_MS,
       concurrency: options.concurrency ?? 8,
     },
   );

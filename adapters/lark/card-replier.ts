@@ -25,6 +25,14 @@ export interface CardReplierOptions {
   creationWaitMs?: number;
 }
 
+// KEYS: the card hash. ARGV: the next state, the card's message id. Moves on from `creating` only (a late original
+// replica must not take a finished card back to `ready`).
+const leaveCreating = `
+if redis.call('HGET', KEYS[1], 'state') ~= 'creating' then return 0 end
+redis.call('HSET', KEYS[1], 'state', ARGV[1])
+if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'messageId', ARGV[2]) end
+return 1`;
+
 /**
  * A request's reply state lives in Redis (`<prefix>:lark-card:<requestId>`, a hash) so that any adapter replica can
  * deliver the final answer into the card the receiving replica opened: `state` is `creating` → `ready` →
@@ -91,10 +99,17 @@ export class CardReplier {
     await this.api.streamCardText(cardId, answerElementId, this.clip(text), sequence, 1);
   }
 
+  /**
+   * Creates the streaming card and replies with it. Also run by the delivering replica when a creation stalled (its
+   * replica died mid-way): the first card id recorded wins and the reply's uuid is fixed, so both end on one card
+   * in one message, and the state only moves on from `creating`.
+   */
   private async openCard(requestId: string, messageId: string, inThread: boolean, text: string): Promise<void> {
     const key = this.key(requestId);
     try {
-      const cardId = await this.api.createCard(answerCard(this.clip(text), true));
+      const created = await this.api.createCard(answerCard(this.clip(text), true));
+      await this.redis.hsetnx(key, 'cardId', created);
+      const cardId = (await this.redis.hget(key, 'cardId')) ?? created;
       const cardMessageId = await this.api.reply(
         messageId,
         'interactive',
@@ -102,11 +117,11 @@ export class CardReplier {
         replyUuid(requestId, 'card-0'),
         inThread,
       );
-      await this.redis.hset(key, { state: 'ready', cardId, messageId: cardMessageId });
+      await this.redis.eval(leaveCreating, 1, key, 'ready', cardMessageId);
     } catch (error) {
       // Most often the app lacks the CardKit permission: the answer goes out as a plain message at the end.
       this.logger.warn({ requestId, error: String(error) }, 'no streaming card: the answer will be a plain message');
-      await this.redis.hset(key, 'state', 'failed');
+      await this.redis.eval(leaveCreating, 1, key, 'failed', '');
     }
   }
 
@@ -128,7 +143,12 @@ export class CardReplier {
         continue;
       }
       if (state === 'creating') {
-        if (Date.now() > deadline) throw new Error(`the streaming card of ${requestId} is still being created`);
+        if (Date.now() > deadline) {
+          // The replica creating it died (or is stuck): finish the creation here, on the same card and message.
+          this.logger.warn({ requestId }, 'taking over a streaming card whose creation stalled');
+          await this.openCard(requestId, messageId, inThread, text);
+          continue;
+        }
         await new Promise((resolve) => setTimeout(resolve, 100));
         continue;
       }

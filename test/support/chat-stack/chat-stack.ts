@@ -34,7 +34,7 @@ export interface ChatStackOptions {
   settings?: Partial<PipelineSettings>;
   /** Redis keeps an fsynced append-only file (so it can be restarted with its data). @defaultValue false */
   appendOnly?: boolean;
-  /** Lark adapter replicas, each with its own long connection. @defaultValue 1 */
+  /** In-process Lark adapter replicas, each with its own long connection. @defaultValue 1 */
   larkReplicas?: number;
   /** The workers' LOG_LEVEL. @defaultValue `warn` */
   workerLogLevel?: string;
@@ -80,6 +80,7 @@ export class ChatStack {
   readonly larkAdapters: LarkAdapter[] = [];
   private readonly connections: Redis[] = [];
   private discordAdapter: DiscordAdapter | undefined;
+  private larkAdapterProcesses: WorkerProcesses | undefined;
 
   private constructor(
     readonly redisServer: PrivateRedisServer,
@@ -89,6 +90,8 @@ export class ChatStack {
     readonly lark: FakeOpenPlatform,
     readonly workers: WorkerProcesses,
     readonly tracker: ReplyTracker,
+    /** The environment of the stack's processes (settings, Redis, model), for more of them. */
+    private readonly environment: Record<string, string>,
   ) {}
 
   /** Starts everything and waits until every worker has loaded its model. */
@@ -106,21 +109,19 @@ export class ChatStack {
     await discord.listen();
     const lark = new FakeOpenPlatform({ ...larkApp, botOpenId: 'ou_loadbot' });
     await lark.start();
-    const workers = new WorkerProcesses(
-      {
-        ...Object.fromEntries(Object.entries(settings).map(([name, value]) => [name, String(value)])),
-        REDIS_URL: redisServer.url,
-        MODEL_DIR: modelDir,
-        MODEL_THREADS: '1',
-        METRICS_PORT: '0',
-        METRICS_HOST: '127.0.0.1',
-        LOG_LEVEL: options.workerLogLevel ?? 'warn',
-      },
-      options.workerOutput ?? 'inherit',
-    );
+    const environment = {
+      ...Object.fromEntries(Object.entries(settings).map(([name, value]) => [name, String(value)])),
+      REDIS_URL: redisServer.url,
+      MODEL_DIR: modelDir,
+      MODEL_THREADS: '1',
+      METRICS_PORT: '0',
+      METRICS_HOST: '127.0.0.1',
+      LOG_LEVEL: options.workerLogLevel ?? 'warn',
+    };
+    const workers = new WorkerProcesses(environment, options.workerOutput ?? 'inherit');
     for (let index = 0; index < options.workers; index += 1) workers.spawn();
     const tracker = await ReplyTracker.start(redisServer.url, settings.QUEUE_PREFIX);
-    const stack = new ChatStack(redisServer, redis, pipeline, discord, lark, workers, tracker);
+    const stack = new ChatStack(redisServer, redis, pipeline, discord, lark, workers, tracker, environment);
     stack.discordAdapter = await startDiscordAdapter(pipeline, {
       token: discord.token,
       apiUrl: discord.apiUrl,
@@ -147,6 +148,30 @@ export class ChatStack {
     }
     await workers.waitUntilRegistered(pipeline.queues.requests, options.workers);
     return stack;
+  }
+
+  /**
+   * Starts `count` `ziya-visual-bot adapter lark` processes on the fake open platform (each with its own long
+   * connection) and waits until they are connected; they are stopped with the stack.
+   */
+  async spawnLarkAdapters(count: number, stdio: 'inherit' | 'ignore' = 'ignore'): Promise<WorkerProcesses> {
+    const processes = new WorkerProcesses(
+      {
+        ...this.environment,
+        LARK_APP_ID: larkApp.appId,
+        LARK_APP_SECRET: larkApp.appSecret,
+        LARK_DOMAIN: this.lark.url,
+        LARK_MODE: 'ws',
+        LARK_IMAGE_WAIT_MS: '0',
+      },
+      stdio,
+      ['adapter', 'lark'],
+    );
+    this.larkAdapterProcesses = processes;
+    const connected = this.lark.connections;
+    for (let index = 0; index < count; index += 1) processes.spawn();
+    await this.lark.waitFor(() => this.lark.connections >= connected + count, 60_000, 'the Lark adapter processes');
+    return processes;
   }
 
   /** A fresh connection to the stack's Redis, closed with the stack. */
@@ -202,6 +227,7 @@ export class ChatStack {
   async close(timeoutMs = 20_000): Promise<void> {
     const cleanup = async () => {
       await this.workers.stop();
+      await this.larkAdapterProcesses?.stop();
       await this.tracker.close();
       await this.discordAdapter?.close();
       for (const adapter of this.larkAdapters) await adapter.close();

@@ -5,8 +5,9 @@ import type { Queue } from 'bullmq';
 const repositoryRoot = resolve(import.meta.dirname, '../../..');
 
 /**
- * `ziya-visual-bot worker` processes on one environment: spawned, killed by the name they report in progress events
- * (`worker-<pid>`), replaced. Every one still running is SIGKILLed when this process exits.
+ * `ziya-visual-bot worker` processes (or another command's, e.g. `adapter lark`) on one environment: spawned, killed
+ * by the name they report in progress events (`worker-<pid>`), replaced. Every one still running is SIGKILLed when
+ * this process exits.
  */
 export class WorkerProcesses {
   /** Every worker ever spawned, in spawn order (dead ones included). */
@@ -18,17 +19,19 @@ export class WorkerProcesses {
   /**
    * @param environment - the complete environment of a worker (nothing is inherited but PATH and HOME)
    * @param stdio - where the workers' output goes
+   * @param command - the CLI command the processes run
    */
   constructor(
     private readonly environment: Record<string, string>,
     private readonly stdio: 'inherit' | 'ignore' = 'inherit',
+    private readonly command: readonly string[] = ['worker'],
   ) {
     process.once('exit', this.killAll);
   }
 
   /** Starts one more worker process. */
   spawn(): ChildProcess {
-    const child = spawn(process.execPath, ['bin/ziya-visual-bot.js', 'worker'], {
+    const child = spawn(process.execPath, ['bin/ziya-visual-bot.js', ...this.command], {
       cwd: repositoryRoot,
       env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', ...this.environment },
       stdio: ['ignore', this.stdio, this.stdio],
@@ -45,7 +48,11 @@ export class WorkerProcesses {
   /** SIGKILLs the worker that calls itself `name` (`worker-<pid>`) and waits for it to die; false if none. */
   async kill(name: string): Promise<boolean> {
     const child = this.running().find((candidate) => `worker-${candidate.pid}` === name);
-    if (child === undefined) return false;
+    return child !== undefined && (await this.killProcess(child));
+  }
+
+  /** SIGKILLs one of these processes and waits for it to die. */
+  async killProcess(child: ChildProcess): Promise<true> {
     const exited = new Promise((resolve) => child.once('exit', resolve));
     child.kill('SIGKILL');
     await exited;

@@ -1,0 +1,77 @@
+import { Client, DefaultCache } from '@larksuiteoapi/node-sdk';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CardReplier } from '../../adapters/lark/card-replier.ts';
+import { answerCard, cardEntityContent, replyUuid } from '../../adapters/lark/encode.ts';
+import { LarkApi } from '../../adapters/lark/lark-api.ts';
+import type { ChatReply } from '../../src/contracts/chat-reply.ts';
+import { FakeOpenPlatform } from '../support/fake-lark/fake-open-platform.ts';
+import { useTestRedis } from '../support/redis.ts';
+import { botOpenId, cardIdOf, visibleText } from './lark-harness.ts';
+
+// The replica that received a message opens its streaming card (`creating` → `ready` in Redis). When it dies
+// between the two, the replica delivering the final answer must finish the creation itself, on the same card and
+// message (the reply's uuid is fixed), instead of waiting for a card that never becomes ready.
+describe('Lark: a streaming card whose creating replica died', () => {
+  const redis = useTestRedis();
+  const appId = 'cli_a1b2c3d4e5f6takeover';
+  const fake = new FakeOpenPlatform({ appId, appSecret: 'secret-takeover', botOpenId });
+  let api: LarkApi;
+  let replier: CardReplier;
+  beforeAll(async () => {
+    await fake.start();
+    const client = new Client({ appId, appSecret: 'secret-takeover', domain: fake.url, cache: new DefaultCache() });
+    api = new LarkApi(client, {
+      attempts: 2,
+      retryDelayMs: 10,
+      maxImageBytes: 1 << 20,
+      logger: pino({ level: 'silent' }),
+    });
+    replier = new CardReplier(
+      api,
+      redis.connection,
+      redis.prefix,
+      { updateIntervalMs: 100, maxCharacters: 6000, creationWaitMs: 300 },
+      pino({ level: 'silent' }),
+    );
+  });
+  afterAll(async () => {
+    await replier.close();
+    await fake.close();
+  });
+
+  const reply = (requestId: string, messageId: string, text: string): ChatReply => ({
+    version: 1,
+    requestId,
+    platform: 'lark',
+    replyTarget: { messageId, chatId: 'oc_takeover' },
+    text,
+    language: 'en',
+    finishReason: 'stop',
+  });
+  const cardKey = (requestId: string) => `${redis.prefix}:lark-card:${requestId}`;
+
+  it('died before creating anything: the answer arrives in one new card, closed with the final text', async () => {
+    await redis.connection.hset(cardKey('lark-om_t1'), 'state', 'creating');
+    await replier.deliver(reply('lark-om_t1', 'om_t1', 'The final answer.'));
+    const messages = fake.repliesTo('om_t1');
+    expect(messages).toHaveLength(1);
+    const card = fake.cards.get(cardIdOf(messages[0]!) ?? '');
+    expect(card?.content).toBe('The final answer.');
+    expect(card?.streaming).toBe(false);
+    expect(await redis.connection.hget(cardKey('lark-om_t1'), 'state')).toBe('done');
+  });
+
+  it('died after posting its card: the same card and message get the final text, nothing is posted twice', async () => {
+    // What the dead replica did: created a card, recorded it, replied with it (uuid card-0), and no more.
+    const cardId = await api.createCard(answerCard('The fin', true));
+    await redis.connection.hset(cardKey('lark-om_t2'), { state: 'creating', cardId });
+    await api.reply('om_t2', 'interactive', cardEntityContent(cardId), replyUuid('lark-om_t2', 'card-0'), false);
+    await replier.deliver(reply('lark-om_t2', 'om_t2', 'The final answer, in full.'));
+    const messages = fake.repliesTo('om_t2');
+    expect(messages).toHaveLength(1);
+    expect(cardIdOf(messages[0]!)).toBe(cardId);
+    expect(visibleText(fake, messages[0]!)).toBe('The final answer, in full.');
+    expect(fake.cards.get(cardId)?.streaming).toBe(false);
+  });
+});

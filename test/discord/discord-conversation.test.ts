@@ -1,7 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { useTestRedis } from '../support/redis.ts';
+import { describe, expect, it } from 'vitest';
 import { solidPng } from '../support/test-images.ts';
-import { answerTo, type DiscordRig, ids, person, startRig } from './discord-harness.ts';
+import { answerTo, ids, person, useRig } from './discord-harness.ts';
 
 const li = person('200000000000000006', 'li');
 const frank = person('200000000000000007', 'frank');
@@ -9,14 +8,7 @@ const frank = person('200000000000000007', 'frank');
 // Two conversations at once on the real tiny model: Chinese in a zh-CN guild, English in an en-US guild. Each keeps
 // its own context; each is answered in its own language.
 describe('Discord adapter: a Chinese and an English conversation at once', () => {
-  const redis = useTestRedis();
-  let rig: DiscordRig;
-  beforeAll(async () => {
-    rig = await startRig(redis);
-  });
-  afterAll(async () => {
-    await rig?.close();
-  });
+  const rig = useRig();
 
   it('keeps per-channel context and language', async () => {
     const bot = rig.discord.botUser;

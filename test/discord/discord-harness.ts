@@ -1,5 +1,5 @@
 import type { Worker } from 'bullmq';
-import { inject } from 'vitest';
+import { afterAll, beforeAll, inject } from 'vitest';
 import { type DiscordAdapter, startDiscordAdapter } from '../../adapters/discord/discord-adapter.ts';
 import type { DiscordAllowlist, DiscordTuning } from '../../adapters/discord/discord-config.ts';
 import type { ChatModel } from '../../src/model/chat-model.ts';
@@ -9,7 +9,7 @@ import { ZiyaChatModel } from '../../workers/chat/ziya-chat-model.ts';
 import { startModelWorker } from '../../workers/model-worker.ts';
 import { FakeDiscord, type FakeGuild, type FakeUser } from '../support/fake-discord/fake-discord.ts';
 import { RecordingChatModel } from '../support/recording-chat-model.ts';
-import type { TestRedis } from '../support/redis.ts';
+import { type TestRedis, useTestRedis } from '../support/redis.ts';
 import { testPipeline } from '../support/test-pipeline.ts';
 
 /** Ids of the fake guilds and channels the Discord tests use. */
@@ -61,16 +61,16 @@ export interface DiscordRig {
   close(): Promise<void>;
 }
 
+/** How a rig differs from the default one. */
+export interface RigOptions {
+  settings?: Partial<PipelineSettings>;
+  tuning?: Partial<DiscordTuning>;
+  allowlist?: Partial<DiscordAllowlist>;
+  model?: ChatModel;
+}
+
 /** Starts a rig: the real tiny Ziya model unless `model` is given. */
-export async function startRig(
-  redis: TestRedis,
-  options: {
-    settings?: Partial<PipelineSettings>;
-    tuning?: Partial<DiscordTuning>;
-    allowlist?: Partial<DiscordAllowlist>;
-    model?: ChatModel;
-  } = {},
-): Promise<DiscordRig> {
+export async function startRig(redis: TestRedis, options: RigOptions = {}): Promise<DiscordRig> {
   const discord = new FakeDiscord({ guilds: fakeGuilds() });
   await discord.listen();
   const pipeline = testPipeline(redis.connection, redis.prefix, {
@@ -105,6 +105,39 @@ export async function startRig(
       await model.close();
       await pipeline.queues.close();
       await discord.close();
+    },
+  };
+}
+
+/**
+ * A test file's rig on its own Redis prefix: started in `beforeAll`, closed in `afterAll`. Its members throw until
+ * `beforeAll` has run.
+ */
+export function useRig(options: RigOptions = {}): Omit<DiscordRig, 'close'> {
+  const redis = useTestRedis();
+  let rig: DiscordRig | undefined;
+  beforeAll(async () => {
+    rig = await startRig(redis, options);
+  });
+  afterAll(async () => {
+    await rig?.close();
+  });
+  const started = (): DiscordRig => {
+    if (rig === undefined) throw new Error('useRig(): the rig starts in beforeAll');
+    return rig;
+  };
+  return {
+    get discord() {
+      return started().discord;
+    },
+    get pipeline() {
+      return started().pipeline;
+    },
+    get model() {
+      return started().model;
+    },
+    get adapter() {
+      return started().adapter;
     },
   };
 }

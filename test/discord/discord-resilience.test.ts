@@ -1,21 +1,21 @@
 import { Events } from 'discord.js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { useTestRedis } from '../support/redis.ts';
-import { answerTo, type DiscordRig, person, startRig } from './discord-harness.ts';
+import { describe, expect, it } from 'vitest';
+import type { FaultRule } from '../support/fake-discord/fake-discord.ts';
+import { answerTo, person, useRig } from './discord-harness.ts';
 
 const erin = person('200000000000000005', 'erin');
 
 // Failures on the way back: 429 with real rate-limit headers, 5xx (with and without the message having been created),
 // and a gateway drop that resumes and replays. Every question is answered exactly once.
 describe('Discord adapter: rate limits, server errors, RESUME', () => {
-  const redis = useTestRedis();
-  let rig: DiscordRig;
-  beforeAll(async () => {
-    rig = await startRig(redis);
-  });
-  afterAll(async () => {
-    await rig?.close();
-  });
+  const rig = useRig();
+
+  /** Makes the fake fail message POSTs to `channel` as `failure` says. */
+  const failPostsTo = (channel: string, failure: Omit<FaultRule, 'method' | 'path'>) =>
+    rig.discord.fail({ method: 'POST', path: new RegExp(`^/channels/${channel}/messages$`), ...failure });
+  /** The message POSTs to `channel` the fake received. */
+  const postsTo = (channel: string) =>
+    rig.discord.requests.filter((request) => request.path === `/api/v10/channels/${channel}/messages`);
 
   async function answeredOnce(channelId: string, messageId: string): Promise<void> {
     await rig.discord.waitFor(
@@ -32,29 +32,19 @@ describe('Discord adapter: rate limits, server errors, RESUME', () => {
 
   it('waits out a 429 (retry-after, x-ratelimit-* headers) and posts once', async () => {
     const channel = '100000000000000061';
-    rig.discord.fail({
-      method: 'POST',
-      path: new RegExp(`^/channels/${channel}/messages$`),
-      status: 429,
-      retryAfter: 0.5,
-    });
+    failPostsTo(channel, { status: 429, retryAfter: 0.5 });
     const id = rig.discord.sendMessage({ channelId: channel, author: erin, content: 'rate limited?' });
     await answeredOnce(channel, id);
-    const posts = rig.discord.requests.filter((request) => request.path === `/api/v10/channels/${channel}/messages`);
+    const posts = postsTo(channel);
     expect(posts.map((request) => request.status)).toEqual([429, 200]);
   });
 
   it('a 500 whose message was created anyway: the retried create carries the same nonce and returns it', async () => {
     const channel = '100000000000000062';
-    rig.discord.fail({
-      method: 'POST',
-      path: new RegExp(`^/channels/${channel}/messages$`),
-      status: 500,
-      afterProcessing: true,
-    });
+    failPostsTo(channel, { status: 500, afterProcessing: true });
     const id = rig.discord.sendMessage({ channelId: channel, author: erin, content: 'lost response?' });
     await answeredOnce(channel, id);
-    const posts = rig.discord.requests.filter((request) => request.path === `/api/v10/channels/${channel}/messages`);
+    const posts = postsTo(channel);
     expect(posts.map((request) => request.status)).toEqual([500, 200]);
     const nonces = posts.map((request) => (request.body as { nonce?: string } | undefined)?.nonce);
     expect(nonces[0]).toBeDefined();
@@ -63,12 +53,10 @@ describe('Discord adapter: rate limits, server errors, RESUME', () => {
 
   it('5xx past the REST retries: the delivery job is retried by BullMQ and posts once', async () => {
     const channel = '100000000000000063';
-    rig.discord.fail({ method: 'POST', path: new RegExp(`^/channels/${channel}/messages$`), status: 502, times: 8 });
+    failPostsTo(channel, { status: 502, times: 8 });
     const id = rig.discord.sendMessage({ channelId: channel, author: erin, content: 'discord is down?' });
     await answeredOnce(channel, id);
-    const statuses = rig.discord.requests
-      .filter((request) => request.path === `/api/v10/channels/${channel}/messages`)
-      .map((request) => request.status);
+    const statuses = postsTo(channel).map((request) => request.status);
     expect(statuses.filter((status) => status === 502)).toHaveLength(8);
     expect(statuses.filter((status) => status === 200)).toHaveLength(1);
   });

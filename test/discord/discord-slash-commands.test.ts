@@ -1,25 +1,28 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { t } from '../../src/i18n/catalog.ts';
-import type { PostedMessage } from '../support/fake-discord/fake-discord.ts';
-import { useTestRedis } from '../support/redis.ts';
+import type { FakeDiscord, PostedMessage } from '../support/fake-discord/fake-discord.ts';
 import { solidPng } from '../support/test-images.ts';
-import { type DiscordRig, ids, person, startRig } from './discord-harness.ts';
+import { ids, person, useRig } from './discord-harness.ts';
 
 const carol = person('200000000000000003', 'carol');
 
 // Slash commands through the real discord.js interaction path: defer within 3 s, then edit the original response.
 describe('Discord adapter: slash commands', () => {
-  const redis = useTestRedis();
-  let rig: DiscordRig;
-  beforeAll(async () => {
-    rig = await startRig(redis);
-  });
-  afterAll(async () => {
-    await rig?.close();
-  });
+  const rig = useRig();
 
   function original(token: string): PostedMessage | undefined {
     return rig.discord.messages.find((message) => message.interactionToken === token && message.via === 'original');
+  }
+
+  /** Sends a slash command as carol and waits until its original response reads `text` (`what`, if it times out). */
+  async function commandAnswered(
+    command: Omit<Parameters<FakeDiscord['sendCommand']>[0], 'user'>,
+    text: string,
+    what: string,
+  ) {
+    const sent = rig.discord.sendCommand({ ...command, user: carol });
+    await rig.discord.waitFor(() => original(sent.token)?.content === text, 30_000, what);
+    return sent;
   }
 
   async function finalText(token: string, requestId: string): Promise<string> {
@@ -70,16 +73,9 @@ describe('Discord adapter: slash commands', () => {
   });
 
   it('/help answers in the interaction locale; /reset clears the channel and confirms in the interaction locale', async () => {
-    const help = rig.discord.sendCommand({
-      name: 'help',
-      channelId: ids.chinese,
-      guildId: ids.guild,
-      user: carol,
-      locale: 'zh-CN',
-    });
-    await rig.discord.waitFor(
-      () => original(help.token)?.content === t('zh-CN', 'help.text'),
-      30_000,
+    const help = await commandAnswered(
+      { name: 'help', channelId: ids.chinese, guildId: ids.guild, locale: 'zh-CN' },
+      t('zh-CN', 'help.text'),
       '/help in Chinese',
     );
     expect(rig.discord.interactionCallbacks.find((callback) => callback.id === help.id)?.body).toMatchObject({
@@ -91,16 +87,9 @@ describe('Discord adapter: slash commands', () => {
       { requestId: 'discord-seed', role: 'user', text: '旧问题', language: 'zh-CN', at: new Date().toISOString() },
     ]);
     expect(await rig.pipeline.contexts.load(channelKey)).toHaveLength(1);
-    const reset = rig.discord.sendCommand({
-      name: 'reset',
-      channelId: ids.zhChannel,
-      guildId: ids.zhGuild,
-      user: carol,
-      locale: 'zh-TW',
-    });
-    await rig.discord.waitFor(
-      () => original(reset.token)?.content === t('zh-TW', 'reset.done'),
-      30_000,
+    await commandAnswered(
+      { name: 'reset', channelId: ids.zhChannel, guildId: ids.zhGuild, locale: 'zh-TW' },
+      t('zh-TW', 'reset.done'),
       '/reset in zh-TW',
     );
     expect(await rig.pipeline.contexts.load(channelKey)).toEqual([]);
@@ -117,14 +106,11 @@ describe('Discord adapter: slash commands', () => {
     });
     await finalText(ask.token, `discord-${ask.id}`);
     rig.discord.redispatch(ask.sequence);
-    const help = rig.discord.sendCommand({
-      name: 'help',
-      channelId: ids.general,
-      guildId: ids.guild,
-      user: carol,
-      locale: 'en-US',
-    });
-    await rig.discord.waitFor(() => original(help.token)?.content === t('en', 'help.text'), 30_000, 'a later /help');
+    const help = await commandAnswered(
+      { name: 'help', channelId: ids.general, guildId: ids.guild, locale: 'en-US' },
+      t('en', 'help.text'),
+      'a later /help',
+    );
     rig.discord.redispatch(help.sequence);
     await rig.discord.waitFor(
       () =>

@@ -1,72 +1,29 @@
-import type { Worker } from 'bullmq';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { type LarkAdapter, startLarkAdapter } from '../../adapters/lark/lark-adapter.ts';
+import { describe, expect, it } from 'vitest';
 import type { ReceiveOutcome } from '../../adapters/lark/receive-event.ts';
 import { errorMessage } from '../../src/i18n/error-message.ts';
-import type { PipelineContext } from '../../src/pipeline/pipeline-context.ts';
-import { createRedisConnection } from '../../src/redis/redis-connection.ts';
-import { ZiyaChatModel } from '../../workers/chat/ziya-chat-model.ts';
-import { startModelWorker } from '../../workers/model-worker.ts';
-import { answerTo, botOpenId, user } from '../lark/lark-harness.ts';
-import { FakeOpenPlatform } from '../support/fake-lark/fake-open-platform.ts';
+import { answerTo, useLarkStack, user } from '../lark/lark-harness.ts';
 import { messageEvent, newMessageId, postWebhookEvent } from '../support/fake-lark/lark-events.ts';
-import { RecordingChatModel } from '../support/recording-chat-model.ts';
-import { useTestRedis } from '../support/redis.ts';
-import { testPipeline } from '../support/test-pipeline.ts';
 
 // Malformed Lark message events over the signed, encrypted webhook (the real SDK's EventDispatcher): content that is
 // not JSON, JSON of the wrong shape, post bodies with nulls and numbers where strings belong, mentions that are not a
 // list. Each is acknowledged with 200 (a failing handler would make Lark redeliver it for hours), then either
 // answered with a localized error or logged and dropped; the next ordinary message is answered.
 describe('Lark: malformed message events over the webhook', () => {
-  const redis = useTestRedis();
   const appId = 'cli_a1b2c3d4e5f60066';
-  const appSecret = 'secret-hostile';
   const encryptKey = 'encrypt-key-hostile';
   const verificationToken = 'verification-token-hostile';
-  const fake = new FakeOpenPlatform({ appId, appSecret, botOpenId });
-  const mallory = user('mallory');
   const outcomes = new Map<string, ReceiveOutcome>();
-  let pipeline: PipelineContext;
-  let model: RecordingChatModel;
-  let worker: Worker;
-  let adapter: LarkAdapter;
-  let url: string;
-
-  beforeAll(async () => {
-    await fake.start();
-    pipeline = testPipeline(redis.connection, redis.prefix, { IMAGE_MAX_BYTES: 256 * 1024, MAX_NEW_TOKENS: 4 });
-    model = new RecordingChatModel(
-      await ZiyaChatModel.load(inject('tinyModelDir'), { executionProvider: 'cpu', threads: 1 }),
-    );
-    worker = startModelWorker(pipeline, model);
-    adapter = await startLarkAdapter(pipeline, {
-      settings: {
-        appId,
-        appSecret,
-        domain: fake.url,
-        mode: 'webhook',
-        encryptKey,
-        verificationToken,
-        webhookPort: 0,
-        webhookHost: '127.0.0.1',
-        imageWaitMs: 0,
-        apiRetryDelayMs: 10,
-      },
-      eventsConnection: createRedisConnection(redis.url),
-      onOutcome: (outcome, event) => {
-        if (event.message?.message_id !== undefined) outcomes.set(event.message.message_id, outcome);
-      },
-    });
-    url = adapter.webhookUrl ?? '';
+  const stack = useLarkStack({
+    appId,
+    appSecret: 'secret-hostile',
+    webhook: { encryptKey, verificationToken },
+    settings: { MAX_NEW_TOKENS: 4 },
+    onOutcome: (outcome, event) => {
+      if (event.message?.message_id !== undefined) outcomes.set(event.message.message_id, outcome);
+    },
   });
-  afterAll(async () => {
-    await adapter?.close();
-    await worker?.close();
-    await model?.close();
-    await pipeline?.queues.close();
-    await fake.close();
-  });
+  const { fake } = stack;
+  const mallory = user('mallory');
 
   /** Posts a p2p event whose message content (and optionally other message fields) are replaced verbatim. */
   async function post(
@@ -86,7 +43,7 @@ describe('Lark: malformed message events over the webhook', () => {
       appId,
     });
     Object.assign(payload.event.message, { content: rawContent, ...extra });
-    const response = await postWebhookEvent(url, payload, { encryptKey });
+    const response = await postWebhookEvent(stack.url, payload, { encryptKey });
     expect(response.status).toBe(200);
     return messageId;
   }
@@ -107,14 +64,14 @@ describe('Lark: malformed message events over the webhook', () => {
       const messageId = await post(type, content, extra);
       const answer = await answerTo(fake, messageId);
       expect(['en', 'zh-CN'].map((language) => errorMessage(language, error))).toContain(answer.text);
-      expect(model.callOf(`lark-${messageId}`)).toBeUndefined();
+      expect(stack.model.callOf(`lark-${messageId}`)).toBeUndefined();
     });
   }
 
   it('answers a post with a numeric title from its text', async () => {
     const messageId = await post('post', '{"title":5,"content":[[{"tag":"text","text":"What is a cat?"}]]}');
     await answerTo(fake, messageId);
-    expect(model.callOf(`lark-${messageId}`)?.request.question).toBe('What is a cat?');
+    expect(stack.model.callOf(`lark-${messageId}`)?.request.question).toBe('What is a cat?');
   });
 
   const dropped: Array<[string, 'text' | 'post' | 'image', string]> = [
@@ -130,7 +87,7 @@ describe('Lark: malformed message events over the webhook', () => {
     expect(ids.map((id) => outcomes.get(id))).toEqual(dropped.map(() => 'unsupported'));
     const next = await post('text', JSON.stringify({ text: 'Hello, are you still there?' }));
     await answerTo(fake, next);
-    expect(model.callOf(`lark-${next}`)?.request.question).toBe('Hello, are you still there?');
+    expect(stack.model.callOf(`lark-${next}`)?.request.question).toBe('Hello, are you still there?');
     for (const id of ids) expect(fake.repliesTo(id)).toEqual([]);
   });
 });

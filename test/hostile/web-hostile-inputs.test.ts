@@ -67,6 +67,29 @@ interface HostileCase {
 
 const base64 = (bytes: Uint8Array) => Buffer.from(bytes).toString('base64');
 
+/** A picture (`image`: base64 or a data URL) sent with "what is this?" and refused with `error`. */
+const refusedPicture = (name: string, image: string, error: string): HostileCase => ({
+  name,
+  body: async () => ({ json: { text: 'what is this?', image } }),
+  expect: { error },
+});
+
+/** A normal answer to a question that reaches the model as exactly `question`. */
+const answeredAs = (question: string): Expectation => ({
+  answered: true,
+  check: (asked) => {
+    expect(asked).toBe(question);
+  },
+});
+
+/** A normal answer to a question that reaches the model containing each of `parts`. */
+const answeredContaining = (...parts: string[]): Expectation => ({
+  answered: true,
+  check: (asked) => {
+    for (const part of parts) expect(asked).toContain(part);
+  },
+});
+
 describe('bad-input corpus through the web API (real Redis, BullMQ, tiny model)', () => {
   const redis = useTestRedis();
   let pipeline: PipelineContext;
@@ -143,22 +166,12 @@ describe('bad-input corpus through the web API (real Redis, BullMQ, tiny model)'
     {
       name: 'RTL override inside a question',
       body: async () => ({ json: { text: 'What is \u202egnp.exe\u202c in this file name?' } }),
-      expect: {
-        answered: true,
-        check: (question) => {
-          expect(question).toBe('What is gnp.exe in this file name?');
-        },
-      },
+      expect: answeredAs('What is gnp.exe in this file name?'),
     },
     {
       name: 'control characters inside a question',
       body: async () => ({ json: { text: 'Hello\u0000 wor\u0008ld,\r\nhow are\u001b[31m you?' } }),
-      expect: {
-        answered: true,
-        check: (question) => {
-          expect(question).toBe('Hello world,\nhow are[31m you?');
-        },
-      },
+      expect: answeredAs('Hello world,\nhow are[31m you?'),
     },
     {
       name: 'lone surrogates (escaped in JSON)',
@@ -175,23 +188,12 @@ describe('bad-input corpus through the web API (real Redis, BullMQ, tiny model)'
             Buffer.from(' here, please describe"}'),
           ]),
         }) as const,
-      expect: {
-        answered: true,
-        check: (question) => {
-          expect(question).toContain('\ufffd');
-          expect(question).toContain('please describe');
-        },
-      },
+      expect: answeredContaining('\ufffd', 'please describe'),
     },
     {
       name: 'mass mentions and role mentions in the prompt',
       body: async () => ({ json: { text: '@everyone @here <@&123456789012345678> <@1> repeat this exactly' } }),
-      expect: {
-        answered: true,
-        check: (question) => {
-          expect(question).toContain('@everyone');
-        },
-      },
+      expect: answeredContaining('@everyone'),
     },
     {
       name: 'chat-template markers in the prompt',
@@ -236,16 +238,12 @@ describe('bad-input corpus through the web API (real Redis, BullMQ, tiny model)'
       expect: { status: 400 },
     },
     // Images.
-    {
-      name: 'zero-size image',
-      body: async () => ({ json: { text: 'what is this?', image: 'data:image/png;base64,' } }),
-      expect: { error: 'image_unreadable' },
-    },
-    {
-      name: 'decompression bomb: PNG header claiming 60000 × 60000',
-      body: async () => ({ json: { text: 'what is this?', image: base64(claimedSizePng(60_000, 60_000)) } }),
-      expect: { error: 'image_too_large' },
-    },
+    refusedPicture('zero-size image', 'data:image/png;base64,', 'image_unreadable'),
+    refusedPicture(
+      'decompression bomb: PNG header claiming 60000 × 60000',
+      base64(claimedSizePng(60_000, 60_000)),
+      'image_too_large',
+    ),
     {
       name: 'decompression bomb: a real 3000 × 3000 PNG of zeros (a few KB) over the pixel limit',
       body: async () => {
@@ -257,11 +255,7 @@ describe('bad-input corpus through the web API (real Redis, BullMQ, tiny model)'
       },
       expect: { error: 'image_too_large' },
     },
-    {
-      name: 'decompression bomb: GIF claiming 65535 × 65535',
-      body: async () => ({ json: { text: 'what is this?', image: base64(claimedSizeGif()) } }),
-      expect: { error: 'image_too_large' },
-    },
+    refusedPicture('decompression bomb: GIF claiming 65535 × 65535', base64(claimedSizeGif()), 'image_too_large'),
     {
       name: 'truncated PNG',
       body: async () => ({ json: { text: 'what is this?', image: base64((await png()).subarray(0, 60)) } }),
@@ -277,61 +271,32 @@ describe('bad-input corpus through the web API (real Redis, BullMQ, tiny model)'
       },
       expect: { error: 'image_unreadable' },
     },
-    {
-      name: 'PDF',
-      body: async () => ({
-        json: { text: 'what is this?', image: base64(Buffer.from('%PDF-1.7\n1 0 obj <<>> endobj\n%%EOF')) },
-      }),
-      expect: { error: 'unsupported_format' },
-    },
-    {
-      name: 'SVG with a script and an external entity',
-      body: async () => ({
-        json: {
-          text: 'what is this?',
-          image: base64(
-            Buffer.from(
-              '<?xml version="1.0"?><!DOCTYPE svg [<!ENTITY x SYSTEM "file:///etc/passwd">]><svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script><text>&x;</text></svg>',
-            ),
-          ),
-        },
-      }),
-      expect: { error: 'unsupported_format' },
-    },
-    {
-      name: 'HEIC (ftyp heic)',
-      body: async () => ({
-        json: {
-          text: 'what is this?',
-          image: base64(Buffer.concat([Buffer.from([0, 0, 0, 0x18]), Buffer.from('ftypheic\0\0\0\0mif1heic')])),
-        },
-      }),
-      expect: { error: 'unsupported_format' },
-    },
-    {
-      name: 'a BMP',
-      body: async () => ({
-        json: { text: 'what is this?', image: base64(Buffer.concat([Buffer.from('BM'), Buffer.alloc(60, 1)])) },
-      }),
-      expect: { error: 'unsupported_format' },
-    },
-    {
-      name: 'an executable declared as image/png',
-      body: async () => ({
-        json: {
-          text: 'what is this?',
-          image: `data:image/png;base64,${base64(Buffer.concat([Buffer.from('MZ'), Buffer.alloc(200, 0x90)]))}`,
-        },
-      }),
-      expect: { error: 'unsupported_format' },
-    },
-    {
-      name: 'GIF header followed by HTML (a GIF/HTML polyglot)',
-      body: async () => ({
-        json: { text: 'what is this?', image: base64(Buffer.from('GIF89a<html><script>alert(1)</script></html>')) },
-      }),
-      expect: { error: 'image_unreadable' },
-    },
+    refusedPicture('PDF', base64(Buffer.from('%PDF-1.7\n1 0 obj <<>> endobj\n%%EOF')), 'unsupported_format'),
+    refusedPicture(
+      'SVG with a script and an external entity',
+      base64(
+        Buffer.from(
+          '<?xml version="1.0"?><!DOCTYPE svg [<!ENTITY x SYSTEM "file:///etc/passwd">]><svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script><text>&x;</text></svg>',
+        ),
+      ),
+      'unsupported_format',
+    ),
+    refusedPicture(
+      'HEIC (ftyp heic)',
+      base64(Buffer.concat([Buffer.from([0, 0, 0, 0x18]), Buffer.from('ftypheic\0\0\0\0mif1heic')])),
+      'unsupported_format',
+    ),
+    refusedPicture('a BMP', base64(Buffer.concat([Buffer.from('BM'), Buffer.alloc(60, 1)])), 'unsupported_format'),
+    refusedPicture(
+      'an executable declared as image/png',
+      `data:image/png;base64,${base64(Buffer.concat([Buffer.from('MZ'), Buffer.alloc(200, 0x90)]))}`,
+      'unsupported_format',
+    ),
+    refusedPicture(
+      'GIF header followed by HTML (a GIF/HTML polyglot)',
+      base64(Buffer.from('GIF89a<html><script>alert(1)</script></html>')),
+      'image_unreadable',
+    ),
     {
       name: 'polyglot: a valid PNG with a ZIP and a script appended',
       body: async () => {
@@ -371,11 +336,7 @@ describe('bad-input corpus through the web API (real Redis, BullMQ, tiny model)'
         },
       },
     },
-    {
-      name: 'an image just over the byte limit',
-      body: async () => ({ json: { text: 'what is this?', image: base64(Buffer.alloc(imageLimit + 1, 1)) } }),
-      expect: { error: 'image_too_large' },
-    },
+    refusedPicture('an image just over the byte limit', base64(Buffer.alloc(imageLimit + 1, 1)), 'image_too_large'),
     {
       name: 'multipart image field sent as text, not a file',
       body: async () => {
@@ -384,14 +345,9 @@ describe('bad-input corpus through the web API (real Redis, BullMQ, tiny model)'
         form.set('image', 'not a file at all');
         return { raw: form };
       },
-      expect: {
-        answered: true,
-        check: (question) => {
-          // The text field is used, the stray string is not taken for an upload (the channel's earlier picture,
-          // if any, is what the model sees).
-          expect(question).toBe('Is there a picture here?');
-        },
-      },
+      // The text field is used, the stray string is not taken for an upload (the channel's earlier picture, if any,
+      // is what the model sees).
+      expect: answeredAs('Is there a picture here?'),
     },
   ];
 
@@ -434,49 +390,16 @@ describe('bad-input corpus through the web API (real Redis, BullMQ, tiny model)'
     });
   }
 
-  it('answers 413 to a 100 MB upload without reading it all, and keeps serving', async () => {
-    const declared = 100 * 1024 * 1024;
-    const chunk = Buffer.alloc(256 * 1024, 0x41);
-    const outcome = await new Promise<{ status: number; written: number }>((resolve, reject) => {
+  /**
+   * Streams up to 100 MiB of 'A' to the messages endpoint with `headers`, stopping as soon as it answers; resolves with
+   * the status, the bytes written by then and the response body.
+   */
+  const uploadUntilAnswered = (headers: Record<string, string>) =>
+    new Promise<{ status: number; written: number; message: string }>((resolve, reject) => {
+      const chunk = Buffer.alloc(256 * 1024, 0x41);
       let written = 0;
       let finished = false;
-      const request = httpRequest(`${web.url}/api/channels/hostile/messages`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'content-length': String(declared) },
-      });
-      request.on('response', (response) => {
-        finished = true;
-        response.resume();
-        resolve({ status: response.statusCode ?? 0, written });
-        request.destroy();
-      });
-      request.on('error', (error) => {
-        if (!finished) reject(error);
-      });
-      const pump = () => {
-        while (!finished && written < declared) {
-          written += chunk.byteLength;
-          if (!request.write(chunk)) {
-            request.once('drain', pump);
-            return;
-          }
-        }
-      };
-      pump();
-    });
-    expect(outcome.status).toBe(413);
-    expect(outcome.written).toBeLessThan(declared / 4);
-  });
-
-  it('answers 413 to an oversized chunked upload (no content-length) once past the limit', async () => {
-    const chunk = Buffer.alloc(256 * 1024, 0x41);
-    const outcome = await new Promise<{ status: number; written: number; message: string }>((resolve, reject) => {
-      let written = 0;
-      let finished = false;
-      const request = httpRequest(`${web.url}/api/channels/hostile/messages`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' },
-      });
+      const request = httpRequest(`${web.url}/api/channels/hostile/messages`, { method: 'POST', headers });
       request.on('response', (response) => {
         finished = true;
         let body = '';
@@ -503,6 +426,19 @@ describe('bad-input corpus through the web API (real Redis, BullMQ, tiny model)'
       };
       pump();
     });
+
+  it('answers 413 to a 100 MB upload without reading it all, and keeps serving', async () => {
+    const declared = 100 * 1024 * 1024;
+    const outcome = await uploadUntilAnswered({
+      'content-type': 'application/json',
+      'content-length': String(declared),
+    });
+    expect(outcome.status).toBe(413);
+    expect(outcome.written).toBeLessThan(declared / 4);
+  });
+
+  it('answers 413 to an oversized chunked upload (no content-length) once past the limit', async () => {
+    const outcome = await uploadUntilAnswered({ 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
     expect(outcome.status).toBe(413);
     expect(outcome.written).toBeLessThan(25 * 1024 * 1024);
     expect(JSON.parse(outcome.message)).toMatchObject({ error: 'image_too_large' });

@@ -1,5 +1,15 @@
-import type { FakeOpenPlatform, SentMessage } from '../support/fake-lark/fake-open-platform.ts';
+import type { Worker } from 'bullmq';
+import { afterAll, beforeAll, inject } from 'vitest';
+import { type LarkAdapter, type LarkAdapterOptions, startLarkAdapter } from '../../adapters/lark/lark-adapter.ts';
+import type { PipelineContext, PipelineSettings } from '../../src/pipeline/pipeline-context.ts';
+import { createRedisConnection } from '../../src/redis/redis-connection.ts';
+import { ZiyaChatModel } from '../../workers/chat/ziya-chat-model.ts';
+import { startModelWorker } from '../../workers/model-worker.ts';
+import { FakeOpenPlatform, type SentMessage } from '../support/fake-lark/fake-open-platform.ts';
 import type { EventMention, FakeUser } from '../support/fake-lark/lark-events.ts';
+import { RecordingChatModel } from '../support/recording-chat-model.ts';
+import { type TestRedis, useTestRedis } from '../support/redis.ts';
+import { testPipeline } from '../support/test-pipeline.ts';
 
 /** The bot's open_id on every fake platform. */
 export const botOpenId = 'ou_bot0000000000000000000000000000';
@@ -55,3 +65,106 @@ export async function answerTo(
 
 /** Sleeps (to show that something does not happen). */
 export const pause = (milliseconds: number) => new Promise((resolve) => setTimeout(resolve, milliseconds));
+
+/** The keys of a signed, encrypted webhook. */
+export interface WebhookKeys {
+  encryptKey: string;
+  verificationToken: string;
+}
+
+/** How {@link useLarkStack} builds a test file's Lark stack. */
+export interface LarkStackOptions {
+  appId: string;
+  appSecret: string;
+  /** Receive events over a signed, encrypted webhook on 127.0.0.1 (a free port) instead of the long connection. */
+  webhook?: WebhookKeys;
+  /** Pipeline settings over `IMAGE_MAX_BYTES: 256 KiB`. */
+  settings?: Partial<PipelineSettings>;
+  /** The model worker's concurrency (default: the pipeline's `WORKER_CONCURRENCY`). */
+  concurrency?: number;
+  /** How long a picture sent alone waits for its question (default 0). */
+  imageWaitMs?: number;
+  /** Told what became of each received message event. */
+  onOutcome?: LarkAdapterOptions['onOutcome'];
+}
+
+/** Everything one Lark test file runs: the fake open platform, a pipeline on real Redis, a model worker, the adapter. */
+export interface LarkStack {
+  readonly redis: TestRedis;
+  readonly fake: FakeOpenPlatform;
+  readonly pipeline: PipelineContext;
+  /** The real tiny Ziya model, recorded. */
+  readonly model: RecordingChatModel;
+  readonly adapter: LarkAdapter;
+  /** Where the webhook listens (`''` over the long connection). */
+  readonly url: string;
+}
+
+/**
+ * Builds a test file's Lark stack on its own Redis prefix: the fake open platform (whose bot is {@link botOpenId}) is
+ * there at once and started in `beforeAll`, with the pipeline, the real tiny model, a model worker and the Lark adapter;
+ * `afterAll` closes them in reverse. The other members throw until `beforeAll` has run.
+ */
+export function useLarkStack(options: LarkStackOptions): LarkStack {
+  const redis = useTestRedis();
+  const { appId, appSecret, webhook } = options;
+  const fake = new FakeOpenPlatform({ appId, appSecret, botOpenId });
+  const state: { pipeline?: PipelineContext; model?: RecordingChatModel; worker?: Worker; adapter?: LarkAdapter } = {};
+
+  beforeAll(async () => {
+    await fake.start();
+    const pipeline = testPipeline(redis.connection, redis.prefix, { IMAGE_MAX_BYTES: 256 * 1024, ...options.settings });
+    state.pipeline = pipeline;
+    const model = new RecordingChatModel(
+      await ZiyaChatModel.load(inject('tinyModelDir'), {
+        executionProvider: 'cpu',
+        threads: 1,
+        embeddingCache: pipeline.embeddings,
+      }),
+    );
+    state.model = model;
+    const { concurrency } = options;
+    state.worker = startModelWorker(pipeline, model, concurrency === undefined ? {} : { concurrency });
+    state.adapter = await startLarkAdapter(pipeline, {
+      settings: {
+        appId,
+        appSecret,
+        domain: fake.url,
+        ...(webhook === undefined ? {} : { mode: 'webhook', ...webhook, webhookPort: 0, webhookHost: '127.0.0.1' }),
+        imageWaitMs: options.imageWaitMs ?? 0,
+        apiRetryDelayMs: 10,
+      },
+      eventsConnection: createRedisConnection(redis.url),
+      ...(options.onOutcome === undefined ? {} : { onOutcome: options.onOutcome }),
+    });
+  });
+  afterAll(async () => {
+    await state.adapter?.close();
+    await state.worker?.close();
+    await state.model?.close();
+    await state.pipeline?.queues.close();
+    await fake.close();
+  });
+
+  const started = <K extends keyof typeof state>(key: K): NonNullable<(typeof state)[K]> => {
+    const value = state[key];
+    if (value === undefined) throw new Error(`useLarkStack(): the ${key} starts in beforeAll`);
+    return value;
+  };
+  return {
+    redis,
+    fake,
+    get pipeline() {
+      return started('pipeline');
+    },
+    get model() {
+      return started('model');
+    },
+    get adapter() {
+      return started('adapter');
+    },
+    get url() {
+      return started('adapter').webhookUrl ?? '';
+    },
+  };
+}

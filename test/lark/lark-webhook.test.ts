@@ -1,69 +1,24 @@
-import type { Worker } from 'bullmq';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { type LarkAdapter, startLarkAdapter } from '../../adapters/lark/lark-adapter.ts';
+import { describe, expect, it } from 'vitest';
+import { startLarkAdapter } from '../../adapters/lark/lark-adapter.ts';
 import { LarkCredentialsError } from '../../adapters/lark/lark-api-error.ts';
-import type { PipelineContext } from '../../src/pipeline/pipeline-context.ts';
 import { createRedisConnection } from '../../src/redis/redis-connection.ts';
-import { ZiyaChatModel } from '../../workers/chat/ziya-chat-model.ts';
-import { startModelWorker } from '../../workers/model-worker.ts';
-import { FakeOpenPlatform } from '../support/fake-lark/fake-open-platform.ts';
 import { messageEvent, newMessageId, postWebhookEvent } from '../support/fake-lark/lark-events.ts';
-import { RecordingChatModel } from '../support/recording-chat-model.ts';
-import { useTestRedis } from '../support/redis.ts';
 import { solidPng } from '../support/test-images.ts';
-import { testPipeline } from '../support/test-pipeline.ts';
-import { answerTo, botMention, botOpenId, pause, user } from './lark-harness.ts';
+import { answerTo, botMention, pause, useLarkStack, user } from './lark-harness.ts';
 
 // The webhook transport: the fake platform's sender posts encrypted, signed events to POST /lark/events.
 describe('Lark adapter over the webhook (encrypted, signed; real SDK, Redis, BullMQ, tiny model)', () => {
-  const redis = useTestRedis();
   const appId = 'cli_a1b2c3d4e5f60004';
-  const appSecret = 'secret-webhook';
   const encryptKey = 'encrypt-key-for-tests';
   const verificationToken = 'verification-token-for-tests';
-  const fake = new FakeOpenPlatform({ appId, appSecret, botOpenId });
+  const stack = useLarkStack({
+    appId,
+    appSecret: 'secret-webhook',
+    webhook: { encryptKey, verificationToken },
+    settings: { MAX_NEW_TOKENS: 12 },
+  });
+  const { fake, redis } = stack;
   const alice = user('alice');
-  let pipeline: PipelineContext;
-  let model: RecordingChatModel;
-  let worker: Worker;
-  let adapter: LarkAdapter;
-  let url: string;
-
-  beforeAll(async () => {
-    await fake.start();
-    pipeline = testPipeline(redis.connection, redis.prefix, { IMAGE_MAX_BYTES: 256 * 1024, MAX_NEW_TOKENS: 12 });
-    model = new RecordingChatModel(
-      await ZiyaChatModel.load(inject('tinyModelDir'), {
-        executionProvider: 'cpu',
-        threads: 1,
-        embeddingCache: pipeline.embeddings,
-      }),
-    );
-    worker = startModelWorker(pipeline, model);
-    adapter = await startLarkAdapter(pipeline, {
-      settings: {
-        appId,
-        appSecret,
-        domain: fake.url,
-        mode: 'webhook',
-        encryptKey,
-        verificationToken,
-        webhookPort: 0,
-        webhookHost: '127.0.0.1',
-        imageWaitMs: 0,
-        apiRetryDelayMs: 10,
-      },
-      eventsConnection: createRedisConnection(redis.url),
-    });
-    url = adapter.webhookUrl ?? '';
-  });
-  afterAll(async () => {
-    await adapter?.close();
-    await worker?.close();
-    await model?.close();
-    await pipeline?.queues.close();
-    await fake.close();
-  });
 
   const event = (text: string) =>
     messageEvent({
@@ -78,14 +33,14 @@ describe('Lark adapter over the webhook (encrypted, signed; real SDK, Redis, Bul
 
   it('answers an encrypted url_verification challenge', async () => {
     const response = await postWebhookEvent(
-      url,
+      stack.url,
       { type: 'url_verification', challenge: 'challenge-123', token: verificationToken },
       { encryptKey },
     );
     expect(response.status).toBe(200);
     expect(JSON.parse(response.body)).toEqual({ challenge: 'challenge-123' });
     const forged = await postWebhookEvent(
-      url,
+      stack.url,
       { type: 'url_verification', challenge: 'x', token: 'wrong' },
       { encryptKey },
     );
@@ -97,7 +52,7 @@ describe('Lark adapter over the webhook (encrypted, signed; real SDK, Redis, Bul
     fake.addResource(messageId, 'img_hook', await solidPng(10, 150, 200));
     const started = Date.now();
     const response = await postWebhookEvent(
-      url,
+      stack.url,
       messageEvent({
         messageId,
         chatId: 'oc_hook_group',
@@ -124,15 +79,15 @@ describe('Lark adapter over the webhook (encrypted, signed; real SDK, Redis, Bul
     expect(response.status).toBe(200);
     expect(Date.now() - started).toBeLessThan(3000);
     await answerTo(fake, messageId);
-    expect(model.callOf(`lark-${messageId}`)?.request.image).toBeDefined();
-    expect(model.callOf(`lark-${messageId}`)?.request.question).toBe('这是什么？');
+    expect(stack.model.callOf(`lark-${messageId}`)?.request.image).toBeDefined();
+    expect(stack.model.callOf(`lark-${messageId}`)?.request.question).toBe('这是什么？');
   });
 
   it('answers the same event posted 4 times exactly once', async () => {
     const payload = event('Hello, what can you do?');
     const statuses = [];
     for (let index = 0; index < 4; index += 1)
-      statuses.push((await postWebhookEvent(url, payload, { encryptKey })).status);
+      statuses.push((await postWebhookEvent(stack.url, payload, { encryptKey })).status);
     expect(statuses).toEqual([200, 200, 200, 200]);
     await answerTo(fake, payload.event.message.message_id);
     await pause(500);
@@ -141,13 +96,13 @@ describe('Lark adapter over the webhook (encrypted, signed; real SDK, Redis, Bul
 
   it('refuses forged, stale, unsigned, wrongly-tokened and plaintext events with 401 and answers none', async () => {
     const forged = event('forged signature');
-    expect((await postWebhookEvent(url, forged, { encryptKey, signingKey: 'not-the-key' })).status).toBe(401);
+    expect((await postWebhookEvent(stack.url, forged, { encryptKey, signingKey: 'not-the-key' })).status).toBe(401);
     const stale = event('stale timestamp');
     expect(
-      (await postWebhookEvent(url, stale, { encryptKey, timestamp: Math.floor(Date.now() / 1000) - 900 })).status,
+      (await postWebhookEvent(stack.url, stale, { encryptKey, timestamp: Math.floor(Date.now() / 1000) - 900 })).status,
     ).toBe(401);
     const unsigned = event('no signature');
-    expect((await postWebhookEvent(url, unsigned, { encryptKey, unsigned: true })).status).toBe(401);
+    expect((await postWebhookEvent(stack.url, unsigned, { encryptKey, unsigned: true })).status).toBe(401);
     const wrongToken = messageEvent({
       chatId: 'oc_hook',
       chatType: 'p2p',
@@ -156,18 +111,18 @@ describe('Lark adapter over the webhook (encrypted, signed; real SDK, Redis, Bul
       content: { text: 'wrong token' },
       verificationToken: 'nope',
     });
-    expect((await postWebhookEvent(url, wrongToken, { encryptKey })).status).toBe(401);
+    expect((await postWebhookEvent(stack.url, wrongToken, { encryptKey })).status).toBe(401);
     const plaintext = event('not encrypted');
-    expect((await postWebhookEvent(url, plaintext)).status).toBe(401);
+    expect((await postWebhookEvent(stack.url, plaintext)).status).toBe(401);
     await pause(500);
     for (const payload of [forged, stale, unsigned, wrongToken, plaintext]) {
       expect(fake.repliesTo(payload.event.message.message_id)).toEqual([]);
-      expect(model.callOf(`lark-${payload.event.message.message_id}`)).toBeUndefined();
+      expect(stack.model.callOf(`lark-${payload.event.message.message_id}`)).toBeUndefined();
     }
   });
 
   it('refuses to start with a wrong app secret, with a clear error that does not contain the secret', async () => {
-    const error = await startLarkAdapter(pipeline, {
+    const error = await startLarkAdapter(stack.pipeline, {
       settings: {
         appId,
         appSecret: 'definitely-wrong-secret',

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Progress } from '../../src/contracts/channel-entry.ts';
 import type { ChatReply } from '../../src/contracts/chat-reply.ts';
@@ -24,6 +25,18 @@ export interface CardReplierOptions {
   /** How long a final reply waits for a streaming card another replica is still creating. @defaultValue 15000 */
   creationWaitMs?: number;
 }
+
+// KEYS: the card hash. ARGV: this call's token, ttl seconds. 1 when this call may create the card: it set `creating`
+// now, or did so before and this is the same command sent again after its reply was lost (a Redis crash).
+const claimCreation = `
+local state = redis.call('HGET', KEYS[1], 'state')
+if not state then
+  redis.call('HSET', KEYS[1], 'state', 'creating', 'creator', ARGV[1])
+  redis.call('EXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+if state == 'creating' and redis.call('HGET', KEYS[1], 'creator') == ARGV[1] then return 1 end
+return 0`;
 
 // KEYS: the card hash. ARGV: the next state, the card's message id. Moves on from `creating` only (a late original
 // replica must not take a finished card back to `ready`).
@@ -80,8 +93,7 @@ export class CardReplier {
     const key = this.key(requestId);
     let state = await this.redis.hget(key, 'state');
     if (state === null) {
-      if ((await this.redis.hsetnx(key, 'state', 'creating')) === 1) {
-        await this.redis.expire(key, 86_400);
+      if ((await this.redis.eval(claimCreation, 1, key, randomUUID(), 86_400)) === 1) {
         await this.openCard(requestId, messageId, inThread, text);
         return;
       }

@@ -1,8 +1,14 @@
+import { Client } from '@larksuiteoapi/node-sdk';
+import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CardReplier } from '../../adapters/lark/card-replier.ts';
+import { LarkApi } from '../../adapters/lark/lark-api.ts';
 import type { PipelineContext } from '../../src/pipeline/pipeline-context.ts';
 import { receiveMessage } from '../../src/pipeline/receive-message.ts';
 import { type PrivateRedisServer, startPrivateRedisServer } from '../../src/redis/private-redis-server.ts';
 import { createRedisConnection } from '../../src/redis/redis-connection.ts';
+import { cardIdOf } from '../lark/lark-harness.ts';
+import { FakeOpenPlatform, type SentMessage } from '../support/fake-lark/fake-open-platform.ts';
 import { randomPrefix } from '../support/redis.ts';
 import { testPipeline } from '../support/test-pipeline.ts';
 import { LostReplyProxy } from './support/lost-reply-proxy.ts';
@@ -54,5 +60,45 @@ describe('chaos: a Redis reply lost after the command was carried out', () => {
     await cut;
     expect(result.duplicate).toBe(false);
     expect(await pipeline.line.length(first.channelKey)).toBe(1);
+  });
+
+  it('opens a Lark streaming card once when the reply of its creation claim was lost', async () => {
+    const fake = new FakeOpenPlatform({ appId: 'cli_lostreply000001', appSecret: 'secret-lost', botOpenId: 'ou_bot' });
+    await fake.start();
+    const client = new Client({ appId: 'cli_lostreply000001', appSecret: 'secret-lost', domain: fake.url });
+    const logger = pino({ level: 'silent' });
+    const api = new LarkApi(client, { attempts: 2, retryDelayMs: 10, maxImageBytes: 1 << 20, logger });
+    const options = { updateIntervalMs: 50, maxCharacters: 6000, creationWaitMs: 20_000 };
+    const replier = new CardReplier(api, pipeline.redis, pipeline.keys.prefix, options, logger);
+    try {
+      const requestId = 'lark-om_lost1';
+      // The claim (the first command that sets `creating`) is carried out, its reply lost, and sent again.
+      const cut = proxy.loseReplyTo('creating');
+      replier.onProgress(
+        { version: 1, requestId, platform: 'lark', channelKey: 'lark:oc_lost', adapterInstance: 'a', text: 'The fi' },
+        'om_lost1',
+        false,
+      );
+      await cut;
+      await fake.waitFor(() => fake.repliesTo('om_lost1').length === 1, 5000, 'the streaming card');
+      // The final answer goes into that card at once (no wait for a creation nobody is doing).
+      const started = Date.now();
+      await replier.deliver({
+        version: 1,
+        requestId,
+        platform: 'lark',
+        replyTarget: { messageId: 'om_lost1', chatId: 'oc_lost' },
+        text: 'The final answer.',
+        language: 'en',
+        finishReason: 'stop',
+      });
+      expect(Date.now() - started).toBeLessThan(5000);
+      const messages = fake.repliesTo('om_lost1');
+      expect(messages).toHaveLength(1);
+      expect(fake.cards.get(cardIdOf(messages[0] as SentMessage) ?? '')?.content).toBe('The final answer.');
+    } finally {
+      await replier.close();
+      await fake.close();
+    }
   });
 });

@@ -74,7 +74,9 @@ export class HeldPictures {
         removeOnComplete: true,
         removeOnFail: { age: 86_400 },
       });
-    return this.parse(replaced);
+    const previous = this.parse(replaced);
+    // Our own picture: the SET was carried out but its reply lost (a Redis crash), and ioredis sent it again.
+    return previous?.id === checked.id ? undefined : previous;
   }
 
   /** Puts back a picture taken by a message that turned out to be a redelivery (unless another is held by now). */

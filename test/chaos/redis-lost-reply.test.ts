@@ -3,6 +3,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CardReplier } from '../../adapters/lark/card-replier.ts';
 import { LarkApi } from '../../adapters/lark/lark-api.ts';
+import { HeldPictures } from '../../src/pipeline/held-pictures.ts';
 import type { PipelineContext } from '../../src/pipeline/pipeline-context.ts';
 import { receiveMessage } from '../../src/pipeline/receive-message.ts';
 import { type PrivateRedisServer, startPrivateRedisServer } from '../../src/redis/private-redis-server.ts';
@@ -100,5 +101,18 @@ describe('chaos: a Redis reply lost after the command was carried out', () => {
       await replier.close();
       await fake.close();
     }
+  });
+
+  it('holds a picture once when the reply of its SET was lost: it is not taken for a picture it replaced', async () => {
+    const held = new HeldPictures(pipeline, 'discord', 60_000);
+    const picture = {
+      id: '1500000000000000021',
+      attachments: [{ kind: 'url' as const, url: 'https://cdn.discordapp.com/attachments/1/2/a.png' }],
+    };
+    const cut = proxy.loseReplyTo('held:discord:1400000000000000021');
+    const replaced = await held.hold('1400000000000000021:1300000000000000001', picture);
+    await cut;
+    expect(replaced).toBeUndefined();
+    expect((await held.take('1400000000000000021:1300000000000000001'))?.id).toBe(picture.id);
   });
 });

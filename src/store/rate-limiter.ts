@@ -21,7 +21,9 @@ export type RateDecision =
 // adapter replica agrees): entries older than the window are trimmed, the message is admitted only when both the
 // user's and the channel's counts are under their limits, and only admitted messages are counted. A refused message
 // takes the notice slot (`SET NX PX window`) of what limited it (the user in this channel, or the channel): one
-// "slow down" reply per window, not one per dropped message.
+// "slow down" reply per window, not one per dropped message. The script is safe to run twice for one message (ioredis
+// sends it again when its reply was lost to a Redis crash): an admitted member is admitted again, and the notice slot
+// holds the member that took it.
 //
 // KEYS: user log, channel log, user-in-channel notice flag, channel notice flag. ARGV: member, user limit, channel limit, window ms.
 // Returns 0 (admitted), or 1/2 (user/channel limit) plus 10 when this refusal took the notice slot.
@@ -31,11 +33,14 @@ local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local window = tonumber(ARGV[4])
 local limits = { tonumber(ARGV[2]), tonumber(ARGV[3]) }
 for index = 1, 2 do
+  if limits[index] > 0 and redis.call('ZSCORE', KEYS[index], ARGV[1]) then return 0 end
+end
+for index = 1, 2 do
   if limits[index] > 0 then
     redis.call('ZREMRANGEBYSCORE', KEYS[index], '-inf', now - window)
     if redis.call('ZCARD', KEYS[index]) >= limits[index] then
-      local notice = redis.call('SET', KEYS[index + 2], '1', 'PX', window, 'NX')
-      if notice then return index + 10 end
+      local notice = redis.call('SET', KEYS[index + 2], ARGV[1], 'PX', window, 'NX')
+      if notice or redis.call('GET', KEYS[index + 2]) == ARGV[1] then return index + 10 end
       return index
     end
   end

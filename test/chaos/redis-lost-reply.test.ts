@@ -8,6 +8,7 @@ import type { PipelineContext } from '../../src/pipeline/pipeline-context.ts';
 import { receiveMessage } from '../../src/pipeline/receive-message.ts';
 import { type PrivateRedisServer, startPrivateRedisServer } from '../../src/redis/private-redis-server.ts';
 import { createRedisConnection } from '../../src/redis/redis-connection.ts';
+import { RateLimiter } from '../../src/store/rate-limiter.ts';
 import { cardIdOf } from '../lark/lark-harness.ts';
 import { FakeOpenPlatform, type SentMessage } from '../support/fake-lark/fake-open-platform.ts';
 import { randomPrefix } from '../support/redis.ts';
@@ -114,5 +115,22 @@ describe('chaos: a Redis reply lost after the command was carried out', () => {
     await cut;
     expect(replaced).toBeUndefined();
     expect((await held.take('1400000000000000021:1300000000000000001'))?.id).toBe(picture.id);
+  });
+
+  it('admits a message once at the rate limit when the reply of its admission was lost', async () => {
+    const limiter = new RateLimiter(pipeline.redis, pipeline.keys, {
+      userPerWindow: 1,
+      channelPerWindow: 0,
+      windowMs: 60_000,
+    });
+    const cut = proxy.loseReplyTo('rate-user:discord:1300000000000000031');
+    const first = await limiter.admit('discord:1300000000000000031', 'discord:1400000000000000031', 'discord-r1');
+    await cut;
+    expect(first).toEqual({ allowed: true });
+    // The next message is over the limit and takes the notice, also when its own reply is lost.
+    const cutAgain = proxy.loseReplyTo('rate-user:discord:1300000000000000031');
+    const second = await limiter.admit('discord:1300000000000000031', 'discord:1400000000000000031', 'discord-r2');
+    await cutAgain;
+    expect(second).toEqual({ allowed: false, scope: 'user', notify: true });
   });
 });

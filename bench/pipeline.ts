@@ -6,7 +6,6 @@ import { randomBytes } from 'node:crypto';
 import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { Worker } from 'bullmq';
-import { Redis } from 'ioredis';
 import pino from 'pino';
 import type { ChatModel, ChatModelRequest, ChatModelResult } from '../src/model/chat-model.ts';
 import { startDeliveryWorker } from '../src/pipeline/delivery-worker.ts';
@@ -14,7 +13,7 @@ import { startIngestWorker } from '../src/pipeline/ingest-worker.ts';
 import { createPipelineContext, type PipelineContext } from '../src/pipeline/pipeline-context.ts';
 import { receiveMessage } from '../src/pipeline/receive-message.ts';
 import { startPrivateRedisServer } from '../src/redis/private-redis-server.ts';
-import { createRedisConnection } from '../src/redis/redis-connection.ts';
+import { createRedisConnection, redisAnswers } from '../src/redis/redis-connection.ts';
 import { ensureDemoModel } from '../workers/chat/model-directory-cache.ts';
 import { ZiyaChatModel } from '../workers/chat/ziya-chat-model.ts';
 import { startModelWorker } from '../workers/model-worker.ts';
@@ -189,22 +188,10 @@ async function measure(redisUrl: string, inner: ChatModel, channels: number): Pr
 
 async function redisUrl(): Promise<{ url: string; stop: () => Promise<void> }> {
   if (process.env['REDIS_URL']) return { url: process.env['REDIS_URL'], stop: async () => {} };
-  const probe = new Redis('redis://127.0.0.1:6379', {
-    lazyConnect: true,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-  });
-  probe.on('error', () => {});
-  try {
-    await probe.connect();
-    await probe.ping();
-    probe.disconnect();
-    return { url: 'redis://127.0.0.1:6379', stop: async () => {} };
-  } catch {
-    probe.disconnect();
-    const server = await startPrivateRedisServer();
-    return { url: server.url, stop: () => server.stop() };
-  }
+  const local = 'redis://127.0.0.1:6379';
+  if (await redisAnswers(local)) return { url: local, stop: async () => {} };
+  const server = await startPrivateRedisServer();
+  return { url: server.url, stop: () => server.stop() };
 }
 
 const redis = await redisUrl();

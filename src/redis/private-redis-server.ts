@@ -3,17 +3,20 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
+import { redisAnswers } from './redis-connection.ts';
 
 /** A redis-server this process started and owns. */
 export interface PrivateRedisServer {
   readonly url: string;
   readonly port: number;
   /**
-   * Ends the server and starts it again on the same port and directory, so every client reconnects to the same
-   * data: `crash` kills it (SIGKILL, nothing flushed beyond what was already written), `clean` stops it (SIGTERM).
-   * `downtimeMs` is how long it stays down.
+   * Ends the server, keeping its port and directory for {@link up}: `crash` kills it (SIGKILL, nothing flushed beyond
+   * what was already written), `clean` stops it (SIGTERM).
    */
+  down(how: 'crash' | 'clean'): Promise<void>;
+  /** Starts the server again (after {@link down}) on the same port and data; every client reconnects to it. */
+  up(): Promise<void>;
+  /** {@link down}, `downtimeMs` of nothing, then {@link up}. */
   restart(how: 'crash' | 'clean', downtimeMs?: number): Promise<void>;
   stop(): Promise<void>;
 }
@@ -53,23 +56,13 @@ function findRedisServerBinary(): string | undefined {
 /** Waits until the server answers PING; throws when it exits or stays silent for 10 s. */
 async function waitUntilAnswering(child: ChildProcess, url: string, port: number): Promise<void> {
   const deadline = Date.now() + 10_000;
-  for (;;) {
+  while (!(await redisAnswers(url))) {
     if (child.exitCode !== null) throw new RedisServerUnavailableError(`redis-server exited with ${child.exitCode}`);
-    const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-    probe.on('error', () => {});
-    try {
-      await probe.connect();
-      await probe.ping();
-      probe.disconnect();
-      return;
-    } catch {
-      probe.disconnect();
-      if (Date.now() > deadline) {
-        child.kill('SIGKILL');
-        throw new RedisServerUnavailableError(`redis-server did not answer on port ${port}`);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 50));
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new RedisServerUnavailableError(`redis-server did not answer on port ${port}`);
     }
+    await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
 
@@ -111,13 +104,16 @@ export async function startPrivateRedisServer(options: PrivateRedisOptions = {})
     child.unref();
     await waitUntilAnswering(child, url, port);
   };
+  const down = (how: 'crash' | 'clean') => end(child, how === 'crash' ? 'SIGKILL' : 'SIGTERM');
   process.on('exit', killOnExit);
   await launch();
   return {
     url,
     port,
+    down,
+    up: launch,
     async restart(how, downtimeMs = 0) {
-      await end(child, how === 'crash' ? 'SIGKILL' : 'SIGTERM');
+      await down(how);
       await new Promise((resolve) => setTimeout(resolve, downtimeMs));
       await launch();
     },

@@ -14,3 +14,22 @@ export function createRedisConnection(
   connection.on('error', onError);
   return connection;
 }
+
+/** True when a Redis answers PING at `url` right now: one try, no reconnects, no error printed. */
+export async function redisAnswers(url: string, connectTimeoutMs = 1000): Promise<boolean> {
+  const probe = new Redis(url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    connectTimeout: connectTimeoutMs,
+  });
+  probe.on('error', () => {});
+  try {
+    await probe.connect();
+    return (await probe.ping()) === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    probe.disconnect();
+  }
+}

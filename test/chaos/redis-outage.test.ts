@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { redisAnswers } from '../../src/redis/redis-connection.ts';
 import { chatChannels } from '../support/chat-stack/chat-messages.ts';
-import { redisAnswers } from '../support/redis-global-setup.ts';
 import { expectConsistent, sendRounds, settleAndVerify, useChatStack } from './support/chaos-run.ts';
 
 // Redis (AOF, appendfsync always) crashes and stays down for 4 s while messages keep arriving on both platforms: the

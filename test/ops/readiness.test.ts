@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startWebAdapter, type WebAdapter } from '../../adapters/web/web-adapter.ts';
 import type { PipelineContext } from '../../src/pipeline/pipeline-context.ts';
+import { type PrivateRedisServer, startPrivateRedisServer } from '../../src/redis/private-redis-server.ts';
 import { createRedisConnection } from '../../src/redis/redis-connection.ts';
 import { CliProcess, eventually } from '../support/cli-process.ts';
 import { randomPrefix } from '../support/redis.ts';
 import { testPipeline } from '../support/test-pipeline.ts';
-import { RestartableRedis } from './support/restartable-redis.ts';
 
 async function readiness(url: string): Promise<{ status: number; body: Record<string, unknown> }> {
   const response = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(5000) });
@@ -15,14 +15,14 @@ async function readiness(url: string): Promise<{ status: number; body: Record<st
 // A private redis-server that the test stops and starts again on the same port: /readyz must follow it, in the web
 // adapter and in a real `worker` process (its own small ops server on METRICS_PORT), while /healthz stays 200.
 describe('readiness follows Redis', () => {
-  let redis: RestartableRedis;
+  let redis: PrivateRedisServer;
   let pipeline: PipelineContext;
   let web: WebAdapter;
   let worker: CliProcess;
   let workerUrl = '';
 
   beforeAll(async () => {
-    redis = await RestartableRedis.start();
+    redis = await startPrivateRedisServer();
     const prefix = randomPrefix();
     pipeline = testPipeline(createRedisConnection(redis.url), prefix);
     web = await startWebAdapter(pipeline, { port: 0, eventsConnection: createRedisConnection(redis.url) });
@@ -53,7 +53,7 @@ describe('readiness follows Redis', () => {
     const slots = await (await fetch(`${workerUrl}/metrics`)).text();
     expect(slots).toMatch(/^zvb_worker_slots 1$/m);
 
-    await redis.down();
+    await redis.down('clean');
     await eventually(async () => (await readiness(web.url)).status === 503, 10_000, 'the web adapter to be unready');
     await eventually(async () => (await readiness(workerUrl)).status === 503, 10_000, 'the worker to be unready');
     expect((await readiness(web.url)).body).toEqual({ ready: false, checks: { redis: false, platform: true } });

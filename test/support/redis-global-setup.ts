@@ -1,30 +1,11 @@
-import { Redis } from 'ioredis';
 import type { TestProject } from 'vitest/node';
 import { startPrivateRedisServer } from '../../src/redis/private-redis-server.ts';
+import { redisAnswers } from '../../src/redis/redis-connection.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
     /** The Redis every test file uses (with its own random prefix). */
     redisUrl: string;
-  }
-}
-
-/** True when a Redis answers PING at `url` right now (one try, no reconnects). */
-export async function redisAnswers(url: string): Promise<boolean> {
-  const probe = new Redis(url, {
-    lazyConnect: true,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-    connectTimeout: 500,
-  });
-  probe.on('error', () => {});
-  try {
-    await probe.connect();
-    return (await probe.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    probe.disconnect();
   }
 }
 

@@ -1,25 +1,12 @@
 import { z } from 'zod';
 import { parseContract } from '../contracts/contract-error.ts';
 import { ingestAttachmentSchema } from '../contracts/ingest-job.ts';
-import { type Platform, platformSchema } from '../contracts/platform.ts';
+import type { Platform } from '../contracts/platform.ts';
 import type { PipelineContext } from './pipeline-context.ts';
-import type { ReceivedMessage } from './receive-message.ts';
+import { type ReceivedMessage, receivedMessageSchema } from './receive-message.ts';
 
 /** The ingest-queue job that answers a held picture by itself once its wait is over. */
 export const heldPictureJobName = 'held-picture';
-
-const receivedMessageSchema = z.object({
-  platform: platformSchema,
-  platformMessageId: z.string().min(1),
-  channelKey: z.string().min(1),
-  replyTarget: z.record(z.string(), z.string()),
-  user: z.object({ id: z.string(), name: z.string() }),
-  text: z.string(),
-  attachments: z.array(ingestAttachmentSchema),
-  languageHint: z.string().optional(),
-  adapterInstance: z.string(),
-  receivedAt: z.coerce.date().optional(),
-});
 
 const heldPictureSchema = z.object({
   /** The platform message id of the picture. */

@@ -1,23 +1,29 @@
-import type { IngestAttachment, IngestJob } from '../contracts/ingest-job.ts';
-import { type Platform, requestIdFor } from '../contracts/platform.ts';
+import { z } from 'zod';
+import { type IngestJob, ingestAttachmentSchema } from '../contracts/ingest-job.ts';
+import { platformSchema, replyTargetSchema, requestIdFor } from '../contracts/platform.ts';
 import { duplicatesDropped, messagesRateLimited } from '../observability/metrics.ts';
 import { parseCommand } from '../text/parse-command.ts';
 import { ingestMessage, rejectMessage } from './ingest-processor.ts';
 import type { PipelineContext } from './pipeline-context.ts';
 
-/** A message as an adapter decoded it, before anything is stored. */
-export interface ReceivedMessage {
-  platform: Platform;
-  platformMessageId: string;
-  channelKey: string;
-  replyTarget: Record<string, string>;
-  user: { id: string; name: string };
-  text: string;
-  attachments: IngestAttachment[];
-  languageHint?: string | undefined;
-  adapterInstance: string;
-  receivedAt?: Date | undefined;
-}
+/**
+ * A message as an adapter decoded it, before anything is stored (a schema too: a held picture keeps one in Redis for
+ * when its wait is over).
+ */
+export const receivedMessageSchema = z.object({
+  platform: platformSchema,
+  platformMessageId: z.string().min(1),
+  channelKey: z.string().min(1),
+  replyTarget: replyTargetSchema,
+  user: z.object({ id: z.string(), name: z.string() }),
+  text: z.string(),
+  attachments: z.array(ingestAttachmentSchema),
+  languageHint: z.string().optional(),
+  adapterInstance: z.string(),
+  receivedAt: z.coerce.date().optional(),
+});
+/** A message as an adapter decoded it. */
+export type ReceivedMessage = z.infer<typeof receivedMessageSchema>;
 
 /** What became of a received message. */
 export interface ReceiveResult {

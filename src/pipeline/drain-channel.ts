@@ -119,25 +119,25 @@ async function answerRequest(
   });
   const { language } = choice;
   const logger = pipeline.logger.child({ requestId: request.id, channelKey: request.channelKey });
+  // Every reply names the channel's previous request (`after`); errors are answered in the chosen language.
+  const enqueueReply = (languageChoice: ReplyLanguageChoice, fields: Parameters<typeof replyFor>[3]) =>
+    pipeline.queues.addReply(replyFor(request, previous, languageChoice, fields));
+  const replyError = (error: ReplyError) => enqueueReply(choice, { text: '', finishReason: 'error', error });
 
   if (rejection !== undefined) {
-    await pipeline.queues.addReply(
-      replyFor(request, previous, choice, { text: '', finishReason: 'error', error: rejection }),
-    );
+    await replyError(rejection);
     return;
   }
   const command = parseCommand(question);
   if (command !== undefined) {
     if (command.kind === 'reset') await contexts.reset(request.channelKey);
     const text = t(language, command.kind === 'reset' ? 'reset.done' : 'help.text');
-    await pipeline.queues.addReply(replyFor(request, previous, { language }, { text, finishReason: 'stop' }));
+    await enqueueReply({ language }, { text, finishReason: 'stop' });
     return;
   }
   if (attempt > options.maxAttempts) {
     logger.error({ attempt }, 'giving up on a request that failed every attempt');
-    await pipeline.queues.addReply(
-      replyFor(request, previous, choice, { text: '', finishReason: 'error', error: 'model_unavailable' }),
-    );
+    await replyError('model_unavailable');
     return;
   }
 
@@ -147,9 +147,7 @@ async function answerRequest(
   const imageSha256 = ownImage?.sha256 ?? channelImage;
   const imageBytes = imageSha256 === undefined ? undefined : await images.get(imageSha256);
   if (ownImage !== undefined && imageBytes === undefined) {
-    await pipeline.queues.addReply(
-      replyFor(request, previous, choice, { text: '', finishReason: 'error', error: 'image_unreadable' }),
-    );
+    await replyError('image_unreadable');
     return;
   }
   const history: ChatTurn[] =
@@ -203,9 +201,7 @@ async function answerRequest(
     const inputError = inputErrorKey(error);
     if (inputError !== undefined) {
       logger.warn({ error: (error as Error).message }, 'the model refused the input');
-      await pipeline.queues.addReply(
-        replyFor(request, previous, choice, { text: '', finishReason: 'error', error: inputError }),
-      );
+      await replyError(inputError);
       return;
     }
     throw error; // transient: the drain job is retried with backoff and this request stays at the head
@@ -214,9 +210,7 @@ async function answerRequest(
   if (result.finishReason === 'aborted') {
     if (!timeout.aborted) throw new Error('generation aborted: the worker is shutting down'); // retried elsewhere
     logger.warn({ timeoutMs: settings.GENERATION_TIMEOUT_MS }, 'generation timed out');
-    await pipeline.queues.addReply(
-      replyFor(request, previous, choice, { text: '', finishReason: 'error', error: 'timeout' }),
-    );
+    await replyError('timeout');
     return;
   }
   const answer = shown(result.text);
@@ -233,10 +227,7 @@ async function answerRequest(
     },
     { requestId: request.id, role: 'assistant', text: answer, language, at },
   ]);
-  await Promise.all([
-    appended,
-    pipeline.queues.addReply(replyFor(request, previous, choice, { text: answer, finishReason: result.finishReason })),
-  ]);
+  await Promise.all([appended, enqueueReply(choice, { text: answer, finishReason: result.finishReason })]);
   logger.info(
     {
       language,

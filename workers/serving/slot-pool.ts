@@ -97,8 +97,10 @@ export class HostSlotPool implements SlotPool {
         );
       }
     };
-    prefill.keys.forEach((source, layer) => copy(this.cache.keys[layer]!, source));
-    prefill.values.forEach((source, layer) => copy(this.cache.values[layer]!, source));
+    for (let layer = 0; layer < prefill.keys.length; layer++) {
+      copy(this.cache.keys[layer]!, prefill.keys[layer]!);
+      copy(this.cache.values[layer]!, prefill.values[layer]!);
+    }
   }
 
   async dispose(): Promise<void> {

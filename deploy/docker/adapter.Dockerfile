@@ -2,7 +2,7 @@
 # Slim adapter image: `ziya-visual-bot adapter web|discord|lark` on CPU. No model, no CUDA.
 # Build from the repository root: docker build -f deploy/docker/adapter.Dockerfile -t ziya-visual-bot-adapter .
 
-FROM node:20.20.2-bookworm-slim AS dependencies
+FROM node:24.22.3-bookworm-slim AS dependencies
 WORKDIR /app
 # Adapters never run onnxruntime: skip its CUDA provider download. Every install script stays off (npm 11 holds
 # them until approved anyway); sharp's prebuilt libvips comes as an optional dependency and needs none.
@@ -10,7 +10,7 @@ ENV ONNXRUNTIME_NODE_INSTALL=skip
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 
-FROM node:20.20.2-bookworm-slim
+FROM node:24.22.3-bookworm-slim
 ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=dependencies --chown=root:root /app/node_modules ./node_modules

@@ -4,7 +4,7 @@
 # The model directory (built by `ziya-visual-bot build-model`, see deploy/README.md) is mounted read-only at
 # /models/ziya; to bake it in instead, build FROM this image and COPY it there.
 
-FROM node:20.20.2-bookworm-slim AS dependencies
+FROM node:24.22.3-bookworm-slim AS dependencies
 WORKDIR /app
 # onnxruntime-node's install script fetches the CUDA 12 execution provider (not in the npm package). npm 11 holds
 # install scripts until they are approved, and npm 10 would run every package's: so all are skipped during `npm ci`
@@ -17,7 +17,7 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
  && test -e node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime_providers_cuda.so \
  && npm cache clean --force
 
-FROM node:20.20.2-bookworm-slim AS node
+FROM node:24.22.3-bookworm-slim AS node
 
 # CUDA 12 + cuDNN 9 runtime libraries (what onnxruntime's CUDA provider links against).
 FROM nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04

@@ -25,13 +25,15 @@
  *                                                    imageSha256?, at }] }   (oldest first, the channel's context)
  *   GET  /api/images/:sha256                 → the stored normalized image bytes (for showing history thumbnails)
  *   GET  /healthz, /readyz, /metrics         (src/observability/ops-endpoints.ts; /metrics behind METRICS_TOKEN when set)
- *   GET  /admin/queues/...                 Bull Board, only when ADMIN_TOKEN is set (HTTP Basic, the token as password)
+ *   GET  /admin/queues/...                 Bull Board, only when ADMIN_TOKEN is set (bearer token, or the session cookie
+ *                                          that /admin/queues/login gives for it; read-only unless ADMIN_WRITE=true)
  *
  * :channel is 1–64 characters of letters, digits, - and _. Platform `web`, channelKey `web:<channel>`.
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { channelKeyFor } from '../../src/contracts/platform.ts';
+import type { OriginPolicy } from '../../src/http/origin-policy.ts';
 import { t } from '../../src/i18n/catalog.ts';
 import { errorMessage } from '../../src/i18n/error-message.ts';
 import { webStrings } from '../../src/i18n/web-strings.ts';
@@ -59,6 +61,8 @@ export interface WebServerDependencies {
   defaultLanguage?: 'zh-CN' | 'zh-TW' | 'en';
   /** What `/healthz`, `/readyz` and `/metrics` answer from. */
   ops: OpsEndpoints;
+  /** Which Host and Origin are this server's (DNS rebinding and cross-site posts are refused). */
+  originPolicy: OriginPolicy;
   /** Bull Board (already behind its token); absent = not mounted. */
   queueDashboard?: QueueDashboardHandler;
 }

@@ -4,6 +4,7 @@ import type { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { ChatReply } from '../../src/contracts/chat-reply.ts';
 import { platformSchema } from '../../src/contracts/platform.ts';
+import { OriginPolicy } from '../../src/http/origin-policy.ts';
 import { createMetricsRegistry } from '../../src/observability/metrics.ts';
 import type { QueueDashboardHandler } from '../../src/observability/ops-endpoints.ts';
 import { Readiness, type ReadinessCheck, ReadyFlag, redisCheck } from '../../src/observability/readiness.ts';
@@ -30,6 +31,10 @@ export interface WebAdapterOptions {
   metricsToken?: string | undefined;
   /** When set, Bull Board is mounted at `/admin/queues` behind this token (ADMIN_TOKEN); unset: not mounted. */
   adminToken?: string | undefined;
+  /** ADMIN_WRITE: Bull Board may change jobs (retry, remove, add). @defaultValue false (read-only) */
+  adminWrite?: boolean;
+  /** WEB_PUBLIC_URL: the address people open (a DNS name behind a proxy); its Host and Origin are trusted. */
+  publicUrl?: string | undefined;
   /** More `/readyz` checks (`start` adds `model`); `redis` and `platform` (listening) are always there. */
   readinessChecks?: Record<string, ReadinessCheck>;
 }
@@ -79,6 +84,7 @@ export async function startWebAdapter(pipeline: PipelineContext, options: WebAda
   const listening = new ReadyFlag();
   const readiness = new Readiness().add('redis', redisCheck(pipeline.redis)).add('platform', listening.check);
   for (const [name, check] of Object.entries(options.readinessChecks ?? {})) readiness.add(name, check);
+  const originPolicy = new OriginPolicy(options.publicUrl);
   let queueDashboard: QueueDashboardHandler | undefined;
   if (options.adminToken !== undefined) {
     // Loaded only when mounted. Every platform's queues are shown: one dashboard for the whole deployment.
@@ -90,13 +96,19 @@ export async function startWebAdapter(pipeline: PipelineContext, options: WebAda
         pipeline.queues.repliesQueue(platform),
       ]),
     ];
-    queueDashboard = createQueueDashboard(queues, options.adminToken);
+    queueDashboard = createQueueDashboard(queues, {
+      token: options.adminToken,
+      write: options.adminWrite ?? false,
+      originPolicy,
+      secureCookies: options.publicUrl?.startsWith('https:') ?? false,
+    });
   }
   const server = createWebServer({
     pipeline,
     hub,
     modelInfo: new ModelInfoStore(pipeline.redis, pipeline.settings.QUEUE_PREFIX),
     adapterInstance,
+    originPolicy,
     ...(options.defaultLanguage === undefined ? {} : { defaultLanguage: options.defaultLanguage }),
     ops: {
       registry: createMetricsRegistry([

@@ -51,7 +51,10 @@ export const command = new Command('start')
       eventsConnection: createRedisConnection(redisUrl),
       metricsToken: config.METRICS_TOKEN,
       adminToken: config.ADMIN_TOKEN,
-      readinessChecks: { model: () => worker.isRunning() },
+      adminWrite: config.ADMIN_WRITE,
+      publicUrl: config.WEB_PUBLIC_URL,
+      // A Lark adapter that should be connected and is not makes the process not ready.
+      readinessChecks: { model: () => worker.isRunning(), lark: () => lark?.ready ?? false },
     });
     closers.push(() => web.close());
     const { startDiscordFromConfig } = await import('../../adapters/discord/run-discord-adapter.ts');

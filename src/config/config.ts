@@ -54,6 +54,11 @@ const environmentSchema = z.object({
   LARK_APP_SECRET: optionalText,
   LARK_DOMAIN: z.string().min(1).default('feishu'),
   LARK_MODE: z.enum(['ws', 'webhook']).default('ws'),
+  /**
+   * The web chat's public address when people reach it by a DNS name (`https://chat.example.com` behind a proxy): its
+   * Host and Origin are trusted. Unset: only IP addresses and `localhost` (a DNS-rebinding page is refused).
+   */
+  WEB_PUBLIC_URL: optionalText.pipe(z.url().optional()),
   LARK_ENCRYPT_KEY: optionalText,
   LARK_VERIFICATION_TOKEN: optionalText,
   /** Port of the Lark webhook (`POST /lark/events`) when `LARK_MODE=webhook`. @defaultValue 8081 */
@@ -138,6 +143,8 @@ export function loadConfig(
     const value = environment[variable];
     throw new ConfigError(
       variable,
+  /** `true`: Bull Board may retry, remove and add jobs. @defaultValue false (read-only) */
+  ADMIN_WRITE: optionalText.pipe(z.enum(['true', 'false']).optional()).transform((value) => value === 'true'),
       `is invalid (${issue?.message ?? 'unknown problem'})${value === undefined ? '' : `: got ${JSON.stringify(value)}`}`,
     );
   }

@@ -119,10 +119,9 @@ describe('secrets never appear in the logs', () => {
     expect(
       (await fetch(`${web}/metrics`, { headers: { authorization: `Bearer ${secrets.METRICS_TOKEN}` } })).status,
     ).toBe(200);
-    const basic = (password: string) => `Basic ${Buffer.from(`admin:${password}`).toString('base64')}`;
-    expect((await fetch(`${web}/admin/queues`, { headers: { authorization: basic('wrong') } })).status).toBe(401);
+    expect((await fetch(`${web}/admin/queues`, { headers: { authorization: 'Bearer wrong' } })).status).toBe(401);
     expect(
-      (await fetch(`${web}/admin/queues`, { headers: { authorization: basic(secrets.ADMIN_TOKEN) } })).status,
+      (await fetch(`${web}/admin/queues`, { headers: { authorization: `Bearer ${secrets.ADMIN_TOKEN}` } })).status,
     ).toBe(200);
     await run.waitForLog((line) => String(line['requestId'] ?? '').startsWith('web-secrets.'), 30_000);
 

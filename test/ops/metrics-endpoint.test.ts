@@ -24,7 +24,7 @@ function sample(text: string, name: string, labels: Record<string, string> = {})
   return undefined;
 }
 
-const basic = (token: string) => `Basic ${Buffer.from(`admin:${token}`).toString('base64')}`;
+const bearer = (token: string) => `Bearer ${token}`;
 
 // One real request through the web adapter and a model worker (real Redis, real BullMQ, real tiny model); then
 // `/metrics` must show every named series with the values that request produced, behind its token.
@@ -115,11 +115,11 @@ describe('/metrics, /readyz and Bull Board on the web adapter', () => {
     expect(await ready.json()).toEqual({ ready: true, checks: { redis: true, platform: true } });
 
     expect((await fetch(`${web.url}/admin/queues`)).status).toBe(401);
-    expect((await fetch(`${web.url}/admin/queues`, { headers: { authorization: basic('nope') } })).status).toBe(401);
-    const page = await fetch(`${web.url}/admin/queues`, { headers: { authorization: basic(adminToken) } });
+    expect((await fetch(`${web.url}/admin/queues`, { headers: { authorization: bearer('nope') } })).status).toBe(401);
+    const page = await fetch(`${web.url}/admin/queues`, { headers: { authorization: bearer(adminToken) } });
     expect(page.status).toBe(200);
     expect(await page.text()).toContain('<div id="root">');
-    const api = await fetch(`${web.url}/admin/queues/api/queues`, { headers: { authorization: basic(adminToken) } });
+    const api = await fetch(`${web.url}/admin/queues/api/queues`, { headers: { authorization: bearer(adminToken) } });
     expect(api.status).toBe(200);
     const names = ((await api.json()) as { queues: Array<{ name: string }> }).queues.map((queue) => queue.name);
     expect(names).toEqual(expect.arrayContaining(['requests', 'ingest-web', 'replies-web', 'replies-discord']));

@@ -42,6 +42,12 @@ export const en = {
   'web.connection_lost': 'Connection lost. Reconnecting…',
   'web.send_failed': 'The message could not be sent. Please try again.',
   'web.not_an_image': 'That file is not an image.',
+  'web.too_many_streams': 'Too many chat windows are open. Close some of them and reload this page.',
+  'admin.title': 'Queue dashboard: sign in',
+  'admin.token_label': 'Admin token (ADMIN_TOKEN)',
+  'admin.sign_in': 'Sign in',
+  'admin.wrong_token': 'That token is not right.',
+  'admin.read_only': 'The queue dashboard is read-only. Set ADMIN_WRITE=true to allow changes.',
 } as const;
 
 /** A complete message catalog: every key of the English one. */

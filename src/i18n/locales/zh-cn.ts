@@ -44,4 +44,10 @@ export const zhCN = {
   'web.connection_lost': '连接已断开，正在重新连接…',
   'web.send_failed': '消息发送失败，请重试。',
   'web.not_an_image': '这个文件不是图片。',
+  'web.too_many_streams': '打开的聊天窗口太多了。请关闭一些后重新加载本页。',
+  'admin.title': '队列面板：登录',
+  'admin.token_label': '管理令牌（ADMIN_TOKEN）',
+  'admin.sign_in': '登录',
+  'admin.wrong_token': '令牌不正确。',
+  'admin.read_only': '队列面板是只读的。设置 ADMIN_WRITE=true 才能修改。',
 } as const satisfies Catalog;

@@ -46,4 +46,10 @@ export const zhTW = {
   'web.connection_lost': '連線已中斷，正在重新連線…',
   'web.send_failed': '訊息傳送失敗，請重試。',
   'web.not_an_image': '這個檔案不是圖片。',
+  'web.too_many_streams': '開啟的聊天視窗太多了。請關閉一些後重新載入本頁。',
+  'admin.title': '佇列面板：登入',
+  'admin.token_label': '管理權杖（ADMIN_TOKEN）',
+  'admin.sign_in': '登入',
+  'admin.wrong_token': '權杖不正確。',
+  'admin.read_only': '佇列面板是唯讀的。設定 ADMIN_WRITE=true 才能修改。',
 } as const satisfies Catalog;

@@ -93,6 +93,8 @@ const environmentSchema = z.object({
   GENERATION_TIMEOUT_MS: integer(1000).default(120_000),
   /** Requests one worker process generates at once (different channels). @defaultValue 1 */
   WORKER_CONCURRENCY: integer(1).default(1),
+  /** Requests of one channel a worker answers in a row before other channels get a turn (fairness). @defaultValue 3 */
+  DRAIN_TURN_MAX: integer(1).default(3),
   /** Milliseconds a worker's job lock lasts (renewed at half) before another worker may take the job over. @defaultValue 30000 */
   JOB_LOCK_MS: integer(1000).default(30_000),
   /** Messages one user may send per minute (all channels, every adapter replica); over it, one "slow down" reply per minute, the rest dropped. 0 = no limit. @defaultValue 12 */

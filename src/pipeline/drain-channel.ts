@@ -20,6 +20,11 @@ export interface DrainOptions {
   maxAttempts?: number;
   /** A head whose ingest has not finished after this long is dropped (its ingest died). @defaultValue 600000 */
   staleEntryMs?: number;
+  /**
+   * Requests one drain job answers before it yields: the channel's follow-up drain job then waits behind the other
+   * channels' jobs, so a flooded channel cannot starve a quiet one (`DRAIN_TURN_MAX`). @defaultValue 3
+   */
+  turnMax?: number;
   /** This worker's name, sent with progress. @defaultValue `worker-<pid>` */
   workerName?: string;
   /** True once the worker is shutting down: the current answer is finished, the rest of the line handed on. */
@@ -31,9 +36,9 @@ export interface DrainResult {
   answered: string[];
 }
 
-const drainDefaults = { maxAttempts: 3, staleEntryMs: 600_000 } as const satisfies Pick<
+const drainDefaults = { maxAttempts: 3, staleEntryMs: 600_000, turnMax: 3 } as const satisfies Pick<
   Required<DrainOptions>,
-  'maxAttempts' | 'staleEntryMs'
+  'maxAttempts' | 'staleEntryMs' | 'turnMax'
 >;
 
 /** The reply error key of a bad-input error (an UnrecoverableError or an error carrying a `key`), else undefined. */
@@ -242,7 +247,7 @@ async function answerRequest(
 
 /**
  * The `requests` processor: answers the channel's line head first, one at a time, removing each only after its
- * reply is enqueued. A worker killed mid-answer leaves the head in place; the job's lock expires, another worker
+ * reply is enqueued, at most `turnMax` per job before the channel goes to the back of the queue. A worker killed mid-answer leaves the head in place; the job's lock expires, another worker
  * takes the job over and answers the same head again (context appends and reply job ids make that idempotent).
  */
 export function createDrainProcessor(pipeline: PipelineContext, model: ChatModel, options: DrainOptions = {}) {
@@ -279,9 +284,10 @@ export function createDrainProcessor(pipeline: PipelineContext, model: ChatModel
       );
       await pipeline.line.finish(channelKey, head.requestId);
       answered.push(head.requestId);
-      if (settings.shouldStop() && (await pipeline.line.length(channelKey)) > 0) {
-        // Shutting down: hand the rest of the line to a follow-up drain job (kept by `keepLastIfActive` and started
-        // when this one completes) instead of answering it here.
+      const yielding = settings.shouldStop() || answered.length >= settings.turnMax;
+      if (yielding && (await pipeline.line.length(channelKey)) > 0) {
+        // Shutting down, or this turn is over: hand the rest of the line to a follow-up drain job (kept by
+        // `keepLastIfActive` and enqueued when this one completes, behind the other channels' waiting jobs).
         await pipeline.queues.addDrain(channelKey);
         return { answered };
       }

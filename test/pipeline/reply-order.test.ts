@@ -5,12 +5,11 @@ import type { ChatReply } from '../../src/contracts/chat-reply.ts';
 import { startDeliveryWorker } from '../../src/pipeline/delivery-worker.ts';
 import type { PipelineContext } from '../../src/pipeline/pipeline-context.ts';
 import { type ProgressListener, startProgressListener } from '../../src/pipeline/progress-listener.ts';
-import { receiveMessage } from '../../src/pipeline/receive-message.ts';
 import { createRedisConnection } from '../../src/redis/redis-connection.ts';
 import { startModelWorker } from '../../workers/model-worker.ts';
 import { FakeChatModel } from '../support/fake-chat-model.ts';
 import { useTestRedis } from '../support/redis.ts';
-import { closeAll, testPipeline } from '../support/test-pipeline.ts';
+import { closeAll, receiveWebText, testPipeline, waitUntil } from '../support/test-pipeline.ts';
 
 // A channel's answers must appear in order even when a reply waits in `replies-<platform>` (a slow or failing post)
 // while the next request is already streaming: the next one neither streams nor is posted before it.
@@ -51,24 +50,7 @@ describe('reply order across the replies queue', () => {
   });
 
   const send = (channel: string, messageId: string, text: string) =>
-    receiveMessage(pipeline, {
-      platform: 'web',
-      platformMessageId: `${channel}.${messageId}`,
-      channelKey: `web:${channel}`,
-      replyTarget: { channel },
-      user: { id: 'u1', name: 'User' },
-      text,
-      attachments: [],
-      adapterInstance: 'order-test',
-    });
-
-  async function waitUntil(predicate: () => boolean, timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!predicate()) {
-      if (Date.now() > deadline) throw new Error('timed out');
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-  }
+    receiveWebText(pipeline, channel, messageId, text, 'order-test');
 
   it('holds the next answer (stream and reply) until the previous reply is posted', async () => {
     const first = 'web-held.q1';

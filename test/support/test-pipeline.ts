@@ -6,6 +6,7 @@ import {
   type PipelineContext,
   type PipelineSettings,
 } from '../../src/pipeline/pipeline-context.ts';
+import { type ReceiveResult, receiveMessage } from '../../src/pipeline/receive-message.ts';
 
 /** Pipeline settings for tests: small limits and a short job lock so take-overs happen within seconds. */
 export function testSettings(prefix: string, overrides: Partial<PipelineSettings> = {}): PipelineSettings {
@@ -75,4 +76,33 @@ export class ReplyCollector {
 /** Closes workers, ignoring those already closed. */
 export async function closeAll(workers: Array<{ close(): Promise<unknown> } | Worker>): Promise<void> {
   await Promise.all(workers.map((worker) => worker.close()));
+}
+
+/** Receives a text message in web channel `channel` from `user-<channel>` (platform message id `<channel>.<messageId>`). */
+export function receiveWebText(
+  pipeline: PipelineContext,
+  channel: string,
+  messageId: string,
+  text: string,
+  adapterInstance = 'test-adapter',
+): Promise<ReceiveResult> {
+  return receiveMessage(pipeline, {
+    platform: 'web',
+    platformMessageId: `${channel}.${messageId}`,
+    channelKey: `web:${channel}`,
+    replyTarget: { channel },
+    user: { id: `user-${channel}`, name: 'User' },
+    text,
+    attachments: [],
+    adapterInstance,
+  });
+}
+
+/** Polls `predicate` every 20 ms until it holds; throws after `timeoutMs`. */
+export async function waitUntil(predicate: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await predicate())) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 }

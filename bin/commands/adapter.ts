@@ -9,6 +9,9 @@ export const command = new Command('adapter')
     const { createLogger } = await import('../../src/observability/logger.ts');
     const config = loadConfigOrExit();
     const logger = createLogger(config.LOG_LEVEL, `adapter-${platform}`);
+    const { requireRedisUrl, waitForRedis } = await import('../../src/redis/wait-for-redis.ts');
+    const redisUrl = requireRedisUrl(config.REDIS_URL, `adapter ${platform}`);
+    await waitForRedis(redisUrl, config.REDIS_WAIT_MS, logger);
     if (platform === 'discord') {
       const { runDiscordAdapterCommand } = await import('./adapter-discord.ts');
       await runDiscordAdapterCommand(config, logger);
@@ -19,21 +22,16 @@ export const command = new Command('adapter')
       await runLarkAdapterCommand(config, logger);
       return;
     }
-    if (config.REDIS_URL === undefined) {
-      throw new Error(
-        'adapter: REDIS_URL is unset. An adapter shares Redis with the workers; `start` runs everything in one process instead.',
-      );
-    }
     const { createRedisConnection } = await import('../../src/redis/redis-connection.ts');
     const { createPipelineContext } = await import('../../src/pipeline/pipeline-context.ts');
     const { onShutdownSignal } = await import('../../src/pipeline/on-shutdown-signal.ts');
     const { startWebAdapter } = await import('../../adapters/web/web-adapter.ts');
-    const redis = createRedisConnection(config.REDIS_URL);
+    const redis = createRedisConnection(redisUrl);
     const pipeline = createPipelineContext(redis, config, logger);
     const web = await startWebAdapter(pipeline, {
       port: config.WEB_PORT,
       host: config.WEB_HOST,
-      eventsConnection: createRedisConnection(config.REDIS_URL),
+      eventsConnection: createRedisConnection(redisUrl),
       metricsToken: config.METRICS_TOKEN,
       adminToken: config.ADMIN_TOKEN,
       adminWrite: config.ADMIN_WRITE,

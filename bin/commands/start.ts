@@ -29,16 +29,7 @@ export const command = new Command('start')
       },
       config.SHUTDOWN_GRACE_MS + 15_000,
     );
-    if (config.REDIS_URL !== undefined) {
-      const { waitForRedis } = await import('../../src/redis/wait-for-redis.ts');
-      await waitForRedis(config.REDIS_URL, config.REDIS_WAIT_MS, logger);
-    }
-    // The pid file lets the next start stop a redis-server left behind by a SIGKILLed start.
-    const { privateRedisPidDirectory } = await import('../../workers/chat/model-directory-cache.ts');
-    const privateRedis =
-      config.REDIS_URL === undefined
-        ? await startPrivateRedisServer({ pidDirectory: privateRedisPidDirectory(config.CACHE_DIR) })
-        : undefined;
+    const privateRedis = config.REDIS_URL === undefined ? await startPrivateRedisServer() : undefined;
     if (privateRedis !== undefined) {
       closers.push(() => privateRedis.stop());
       logger.info({ url: privateRedis.url }, 'REDIS_URL unset: started a private redis-server');
@@ -52,16 +43,8 @@ export const command = new Command('start')
     );
     const model = await loadChatModel(config, pipeline.embeddings, logger);
     closers.push(() => model.close());
-    if (model.demo && (config.DISCORD_TOKEN !== undefined || config.LARK_APP_ID !== undefined)) {
-      logger.warn(
-        { modelId: model.modelId },
-        'DEMO MODEL ON A REAL PLATFORM: MODEL_DIR is unset, so Discord/Lark users get random words from the tiny demo model (each answer says so). Build the real Ziya model (README "Using the real Ziya model") and set MODEL_DIR',
-      );
-    }
     const worker = startModelWorker(pipeline, model, { turnMax: config.DRAIN_TURN_MAX });
     closers.push(() => closeWorkerWithin(worker, config.SHUTDOWN_GRACE_MS, logger));
-    const { startLarkInBackground } = await import('../../adapters/lark/run-lark-adapter.ts');
-    let lark: ReturnType<typeof startLarkInBackground> | undefined;
     const web = await startWebAdapter(pipeline, {
       port: config.WEB_PORT,
       host: config.WEB_HOST,
@@ -80,9 +63,8 @@ export const command = new Command('start')
       const discord = await startDiscordFromConfig(pipeline, config, createRedisConnection(redisUrl), logger);
       if (discord !== undefined) closers.push(() => discord.close());
     }
-    // Not awaited: an unreachable Lark is retried in the background while the web chat serves.
-    const larkAdapter = startLarkInBackground(pipeline, config, createRedisConnection(redisUrl), logger);
-    lark = larkAdapter;
-    closers.push(() => larkAdapter.close());
+    const { startLarkFromConfig } = await import('../../adapters/lark/run-lark-adapter.ts');
+    const lark = await startLarkFromConfig(pipeline, config, createRedisConnection(redisUrl), logger);
+    if (lark !== undefined) closers.push(() => lark.close());
     logger.info({ url: web.url, modelId: model.modelId, demo: model.demo }, `web chat ready at ${web.url}`);
   });

@@ -12,6 +12,8 @@ export interface TorchTensorSpec {
   data: Float32Array;
   dtype?: 'float32' | 'float16' | 'bfloat16';
   storage?: string;
+  /** The storage class name written instead of the dtype's (a crafted, hostile checkpoint). */
+  storageClass?: string;
 }
 
 /** Options of `writeTorchCheckpoint`. */
@@ -115,6 +117,7 @@ function statePickle(
     name: string;
     dims: readonly number[];
     dtype: keyof typeof storageClassNames;
+    storageClass?: string | undefined;
     key: string;
     offset: number;
     storageNumel: number;
@@ -141,7 +144,7 @@ function statePickle(
       pickle.op(0x28); // MARK: the args tuple
       pickle.op(0x28); // MARK: the persistent id tuple
       pickle.unicode('storage');
-      pickle.global('torch', storageClassNames[tensor.dtype]);
+      pickle.global('torch', tensor.storageClass ?? storageClassNames[tensor.dtype]);
       pickle.unicode(tensor.key);
       pickle.unicode('cpu');
       pickle.int(tensor.storageNumel);
@@ -305,6 +308,7 @@ export function writeTorchCheckpoint(
       name: tensor.name,
       dims: tensor.dims,
       dtype,
+      storageClass: tensor.storageClass,
       key: storage.key,
       offset: storage.numel,
       storageNumel: 0,

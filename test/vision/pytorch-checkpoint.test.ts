@@ -116,6 +116,18 @@ describe('PytorchCheckpointSource', () => {
     source.close();
   });
 
+  it('refuses a storage type named like an Object member (constructor, __proto__), naming it and the tensor', () => {
+    for (const storageClass of ['constructor', '__proto__', 'toString']) {
+      const path = join(directory, `storage-${storageClass}.bin`);
+      writeTorchCheckpoint(path, [{ name: 'query_tokens', dims: [2], data: randomValues(2, 3), storageClass }]);
+      const source = new PytorchCheckpointSource(path);
+      expect(() => source.get('query_tokens')).toThrow(
+        `tensor query_tokens has unsupported storage type "${storageClass}" (supported: FloatStorage, HalfStorage, BFloat16Storage, DoubleStorage) in ${path}`,
+      );
+      source.close();
+    }
+  });
+
   it('rejects files that are not torch zip checkpoints with the file name', () => {
     const legacy = join(directory, 'legacy.bin');
     writeFileSync(legacy, Uint8Array.from([0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8]));

@@ -8,12 +8,13 @@ import { ZipArchive, ZipFormatError } from './zip-archive.ts';
 /** Element types of torch storages this reader widens to float32. */
 export type TorchFloatType = 'float32' | 'float16' | 'bfloat16' | 'float64';
 
-const storageTypes: Record<string, { type: TorchFloatType; bytes: number }> = {
-  FloatStorage: { type: 'float32', bytes: 4 },
-  HalfStorage: { type: 'float16', bytes: 2 },
-  BFloat16Storage: { type: 'bfloat16', bytes: 2 },
-  DoubleStorage: { type: 'float64', bytes: 8 },
-};
+// A Map, not an object literal: a storage class named `constructor` or `__proto__` must not find Object's members.
+const storageTypes = new Map<string, { type: TorchFloatType; bytes: number }>([
+  ['FloatStorage', { type: 'float32', bytes: 4 }],
+  ['HalfStorage', { type: 'float16', bytes: 2 }],
+  ['BFloat16Storage', { type: 'bfloat16', bytes: 2 }],
+  ['DoubleStorage', { type: 'float64', bytes: 8 }],
+]);
 
 /** A storage named by a persistent id `('storage', torch.FloatStorage, key, location, numel)`. */
 interface StorageRecord {
@@ -106,9 +107,14 @@ export class PytorchCheckpointSource implements WeightSource {
       const searched = files.length > 1 ? ` (searched ${files.join(', ')})` : '';
       throw new MissingTensorError(name, `${this.description}${searched}`);
     }
-    const storageType = storageTypes[record.storage.storageType];
-    if (!storageType) {
-      throw new MissingTensorError(name, record.archive.path, `has unsupported storage ${record.storage.storageType}`);
+    const storageType = storageTypes.get(record.storage.storageType);
+    if (storageType === undefined) {
+      const supported = [...storageTypes.keys()].join(', ');
+      throw new MissingTensorError(
+        name,
+        record.archive.path,
+        `has unsupported storage type ${JSON.stringify(record.storage.storageType)} (supported: ${supported})`,
+      );
     }
     const count = record.size.reduce((product, size) => product * size, 1);
     let expectedStride = 1;

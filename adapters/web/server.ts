@@ -97,34 +97,42 @@ async function postMessage(
   if (!clientMessageIdPattern.test(clientMessageId))
     throw new BadWebRequestError('clientMessageId must be 1–80 of A-Z a-z 0-9 - _');
   const attachments = [];
-  if (body.image !== undefined) {
-    const size = body.image.bytes.byteLength;
-    const uploadKey = size > imageLimit ? 'too-large' : await pipeline.uploads.park(body.image.bytes);
+  const image = body.image;
+  // The upload is parked only once the message is admitted (not a duplicate, within the rate limits): a flood of
+  // repeats or refused posts stores nothing.
+  let parkUpload: ((requestId: string) => Promise<void>) | undefined;
+  if (image !== undefined) {
+    const size = image.bytes.byteLength;
+    const uploadKey = size > imageLimit ? 'too-large' : randomUUID();
+    if (size <= imageLimit) parkUpload = async () => void (await pipeline.uploads.park(image.bytes, uploadKey));
     attachments.push({
       kind: 'upload' as const,
       uploadKey,
       size,
-      ...(body.image.fileName === undefined ? {} : { fileName: body.image.fileName }),
-      ...(body.image.mediaType === undefined ? {} : { mediaType: body.image.mediaType }),
+      ...(image.fileName === undefined ? {} : { fileName: image.fileName }),
+      ...(image.mediaType === undefined ? {} : { mediaType: image.mediaType }),
     });
   }
   const languageHint =
     body.language !== undefined && languageTagPattern.test(body.language) ? body.language : preferredLanguage(request);
-  const result = await receiveMessage(pipeline, {
-    platform: 'web',
-    platformMessageId: `${channel}.${clientMessageId}`,
-    channelKey: channelKeyFor('web', channel),
-    replyTarget: { channel },
-    user: { id: 'web-user', name: 'Web user' },
-    text: body.text,
-    attachments,
-    ...(languageHint === undefined ? {} : { languageHint }),
-    adapterInstance: dependencies.adapterInstance,
-  });
+  const result = await receiveMessage(
+    pipeline,
+    {
+      platform: 'web',
+      platformMessageId: `${channel}.${clientMessageId}`,
+      channelKey: channelKeyFor('web', channel),
+      replyTarget: { channel },
+      user: { id: 'web-user', name: 'Web user' },
+      text: body.text,
+      attachments,
+      ...(languageHint === undefined ? {} : { languageHint }),
+      adapterInstance: dependencies.adapterInstance,
+    },
+    parkUpload === undefined ? {} : { onAdmitted: parkUpload },
+  );
   if (result.duplicate) sendJson(response, 200, { requestId: result.requestId, duplicate: true });
   else if (result.rateLimited === 'dropped') {
     // No reply will come for it (the channel was told to slow down already this minute): say so now.
-    if (body.image !== undefined) await pipeline.uploads.discard(attachments[0]?.uploadKey ?? '').catch(() => {});
     const language = languageHint ?? dependencies.defaultLanguage ?? 'zh-CN';
     sendJson(response, 429, {
       requestId: result.requestId,

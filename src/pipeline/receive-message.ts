@@ -37,29 +37,42 @@ export interface ReceiveResult {
   rateLimited?: 'notified' | 'dropped';
 }
 
+/** What a caller does once its message is admitted. */
+export interface ReceiveOptions {
+  /**
+   * Called when the message is admitted (new, within the rate limits), before it joins its channel's line: where an
+   * adapter stores what the message carries (an upload), so a duplicate or a refused message stores nothing. A throw
+   * un-receives the message.
+   */
+  onAdmitted?: (requestId: string) => Promise<void>;
+}
+
 /**
- * Accepts a message once: `SET NX` on its request id (TTL ≥ 8 h, shared by every adapter replica), the per-user and
+ * Accepts a message once: a receipt on its request id (TTL ≥ 8 h, shared by every adapter replica), the per-user and
  * per-channel rate limits, a place in its channel's line, and an `ingest` job when it has attachments. Returns fast:
- * downloads happen in the ingest worker.
+ * downloads happen in the ingest worker. Nothing is written for a duplicate or a dropped message: a flood of either
+ * costs Redis nothing.
  */
-export async function receiveMessage(pipeline: PipelineContext, message: ReceivedMessage): Promise<ReceiveResult> {
+export async function receiveMessage(
+  pipeline: PipelineContext,
+  message: ReceivedMessage,
+  options: ReceiveOptions = {},
+): Promise<ReceiveResult> {
   const requestId = requestIdFor(message.platform, message.platformMessageId);
-  if (!(await pipeline.receipts.markReceived(requestId))) {
+  const duplicate = (): ReceiveResult => {
     pipeline.logger.info({ requestId }, 'duplicate message dropped');
     duplicatesDropped.inc({ platform: message.platform });
     return { requestId, duplicate: true };
-  }
-  // Redeliveries are dropped above, before they count against a limit. Commands (/reset, /help) never reach the
-  // model and are exempt: a user told to slow down can still start over, and a slash command is always answered.
+  };
+  // A redelivery is dropped here, before it counts against a limit (read only: the receipt is written on admission).
+  if (await pipeline.receipts.wasReceived(requestId)) return duplicate();
+  // Commands (/reset, /help) never reach the model and are exempt: a user told to slow down can still start over, and
+  // a slash command is always answered. The limiter is safe to ask twice for one message (an admitted member stays
+  // admitted), so two replicas racing on one redelivery both pass it and the receipt below picks one.
   const decision =
     parseCommand(message.text) !== undefined
       ? ({ allowed: true } as const)
-      : await pipeline.rateLimiter
-          .admit(`${message.platform}:${message.user.id}`, message.channelKey, requestId)
-          .catch(async (error: unknown) => {
-            await pipeline.receipts.forget(requestId).catch(() => {}); // not taken: let the redelivery through
-            throw error;
-          });
+      : await pipeline.rateLimiter.admit(`${message.platform}:${message.user.id}`, message.channelKey, requestId);
   if (!decision.allowed && !decision.notify) {
     pipeline.logger.info(
       { requestId, channelKey: message.channelKey, scope: decision.scope },
@@ -68,7 +81,9 @@ export async function receiveMessage(pipeline: PipelineContext, message: Receive
     messagesRateLimited.inc({ platform: message.platform, outcome: 'dropped' });
     return { requestId, duplicate: false, rateLimited: 'dropped' };
   }
+  if (!(await pipeline.receipts.markReceived(requestId))) return duplicate();
   try {
+    if (decision.allowed) await options.onAdmitted?.(requestId);
     await pipeline.line.join(message.channelKey, requestId);
     const job: IngestJob = {
       version: 1,

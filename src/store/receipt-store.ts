@@ -31,6 +31,11 @@ export class ReceiptStore {
     return (await this.redis.eval(receiveScript, 1, this.keys.received(requestId), token, this.ttlSeconds)) === 1;
   }
 
+  /** True when a receipt for the request id exists (reads only). */
+  async wasReceived(requestId: string): Promise<boolean> {
+    return (await this.redis.exists(this.keys.received(requestId))) === 1;
+  }
+
   /** Forgets a receipt (the message could not be enqueued, so a redelivery must get through). */
   async forget(requestId: string): Promise<void> {
     await this.redis.del(this.keys.received(requestId));

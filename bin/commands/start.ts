@@ -29,7 +29,16 @@ export const command = new Command('start')
       },
       config.SHUTDOWN_GRACE_MS + 15_000,
     );
-    const privateRedis = config.REDIS_URL === undefined ? await startPrivateRedisServer() : undefined;
+    if (config.REDIS_URL !== undefined) {
+      const { waitForRedis } = await import('../../src/redis/wait-for-redis.ts');
+      await waitForRedis(config.REDIS_URL, config.REDIS_WAIT_MS, logger);
+    }
+    // The pid file lets the next start stop a redis-server left behind by a SIGKILLed start.
+    const { privateRedisPidDirectory } = await import('../../workers/chat/model-directory-cache.ts');
+    const privateRedis =
+      config.REDIS_URL === undefined
+        ? await startPrivateRedisServer({ pidDirectory: privateRedisPidDirectory(config.CACHE_DIR) })
+        : undefined;
     if (privateRedis !== undefined) {
       closers.push(() => privateRedis.stop());
       logger.info({ url: privateRedis.url }, 'REDIS_URL unset: started a private redis-server');

@@ -19,12 +19,10 @@ export const command = new Command('worker')
     const { closeWorkerWithin } = await import('../../src/pipeline/close-worker-within.ts');
     const config = loadConfigOrExit();
     const logger = createLogger(config.LOG_LEVEL, 'worker');
-    if (config.REDIS_URL === undefined) {
-      throw new Error(
-        'worker: REDIS_URL is unset. A worker shares Redis with the adapters; `start` runs everything in one process instead.',
-      );
-    }
-    const redis = createRedisConnection(config.REDIS_URL);
+    const { requireRedisUrl, waitForRedis } = await import('../../src/redis/wait-for-redis.ts');
+    const redisUrl = requireRedisUrl(config.REDIS_URL, 'worker');
+    await waitForRedis(redisUrl, config.REDIS_WAIT_MS, logger);
+    const redis = createRedisConnection(redisUrl);
     const pipeline = createPipelineContext(redis, config, logger);
     // Health and metrics first: /healthz answers while a big model loads, /readyz once it has.
     const modelLoaded = new ReadyFlag();

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { config as loadDotenv } from 'dotenv';
 import { z } from 'zod';
+import { redactRedisUrl } from '../redis/redact-redis-url.ts';
 import { ConfigError } from './config-error.ts';
 
 const integer = (minimum: number) => z.coerce.number().int().min(minimum);
@@ -18,10 +19,27 @@ const list = z
       .filter((item) => item !== ''),
   );
 
+/** True for a URL ioredis reads as meant: a redis: or rediss: scheme, a host and, when given, a numeric port. */
+function isRedisUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return (url.protocol === 'redis:' || url.protocol === 'rediss:') && url.hostname !== '';
+  } catch {
+    return false;
+  }
+}
+
 /** Every environment variable the bot reads, with its default. Names match design §7. */
 const environmentSchema = z.object({
-  /** Redis to use; when unset, `start` launches a private redis-server. */
-  REDIS_URL: optionalText,
+  /** Redis to use (`redis://[:password@]host:port[/db]`, `rediss://` for TLS); when unset, `start` launches a private redis-server. */
+  REDIS_URL: optionalText.pipe(
+    z
+      .string()
+      .refine(isRedisUrl, 'expected redis://[:password@]host:port[/db] or rediss://… (the scheme is required)')
+      .optional(),
+  ),
+  /** How long a process waits at start for REDIS_URL to answer before it exits with an error. @defaultValue 30000 */
+  REDIS_WAIT_MS: integer(0).default(30_000),
   /** BullMQ prefix and key prefix; hash-tagged so every key lands in one Redis Cluster slot. @defaultValue `{zvb}` */
   QUEUE_PREFIX: z.string().min(1).default('{zvb}'),
   /** Model directory; when unset, `start` builds the tiny demo model once into the cache dir. */
@@ -142,7 +160,9 @@ export function loadConfig(
   if (!result.success) {
     const issue = result.error.issues[0];
     const variable = String(issue?.path[0] ?? 'environment');
-    const value = environment[variable];
+    // A URL's password never goes into the error line.
+    const raw = environment[variable];
+    const value = raw === undefined ? undefined : redactRedisUrl(raw);
     throw new ConfigError(
       variable,
   /** `true`: Bull Board may retry, remove and add jobs. @defaultValue false (read-only) */

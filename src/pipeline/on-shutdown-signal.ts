@@ -1,7 +1,7 @@
 import type { Logger } from '../observability/logger.ts';
 
 /**
- * Runs `shutdown` once on SIGINT/SIGTERM (stop taking jobs, let active ones finish, close connections), then exits.
+ * Runs `shutdown` once on SIGINT/SIGTERM/SIGHUP (a closed terminal; stop taking jobs, let active ones finish, close connections), then exits.
  * A second signal, or a shutdown longer than `graceMs`, exits at once.
  */
 export function onShutdownSignal(logger: Logger, shutdown: () => Promise<void>, graceMs = 60_000): void {
@@ -28,4 +28,5 @@ export function onShutdownSignal(logger: Logger, shutdown: () => Promise<void>, 
   };
   process.on('SIGINT', handle);
   process.on('SIGTERM', handle);
+  process.on('SIGHUP', handle);
 }

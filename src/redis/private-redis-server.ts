@@ -1,8 +1,8 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { redisAnswers } from './redis-connection.ts';
 
 /** A redis-server this process started and owns. */
@@ -25,6 +25,74 @@ export interface PrivateRedisServer {
 export interface PrivateRedisOptions {
   /** Keep an append-only file, fsynced on every write (`appendonly yes`, `appendfsync always`). @defaultValue false */
   appendOnly?: boolean;
+  /**
+   * Keep a pid file here while the server runs, and first stop any server recorded here whose parent process is
+   * gone (SIGKILLed, so it could not stop its server). @defaultValue none
+   */
+  pidDirectory?: string;
+}
+
+/** What a pid file records: the server, the process that started it, and the data directory it was given. */
+interface PidRecord {
+  pid: number;
+  parentPid: number;
+  port: number;
+  directory: string;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** The command line of process `pid` ('' when it is gone). */
+function commandLine(pid: number): string {
+  const proc = `/proc/${pid}/cmdline`;
+  if (existsSync('/proc/self/cmdline')) {
+    try {
+      return readFileSync(proc, 'utf8').replaceAll('\0', ' ');
+    } catch {
+      return '';
+    }
+  }
+  const ps = spawnSync('ps', ['-o', 'command=', '-p', String(pid)], { encoding: 'utf8' });
+  return ps.status === 0 ? ps.stdout : '';
+}
+
+/**
+ * Stops the redis-servers recorded in `pidDirectory` whose parent is dead, and removes their files. Only a process
+ * that is still a redis-server with the recorded port (its process title) or data directory on its command line is
+ * signalled, never a process that merely reuses the pid. Returns how many were stopped.
+ */
+export async function stopOrphanedRedisServers(pidDirectory: string): Promise<number> {
+  if (!existsSync(pidDirectory)) return 0;
+  let stopped = 0;
+  for (const name of readdirSync(pidDirectory).filter((entry) => entry.endsWith('.json'))) {
+    const file = join(pidDirectory, name);
+    let record: PidRecord;
+    try {
+      record = JSON.parse(readFileSync(file, 'utf8')) as PidRecord;
+    } catch {
+      rmSync(file, { force: true });
+      continue;
+    }
+    if (isAlive(record.parentPid)) continue;
+    const line = commandLine(record.pid);
+    if (line.includes('redis-server') && (new RegExp(`:${record.port}(\\s|$)`).test(line) || line.includes(record.directory))) {
+      process.kill(record.pid, 'SIGTERM');
+      const deadline = Date.now() + 3000;
+      while (isAlive(record.pid) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+      if (isAlive(record.pid)) process.kill(record.pid, 'SIGKILL');
+      stopped += 1;
+    }
+    rmSync(record.directory, { recursive: true, force: true });
+    rmSync(file, { force: true });
+  }
+  return stopped;
 }
 
 /** No `redis-server` binary could be found. */
@@ -49,7 +117,7 @@ function findRedisServerBinary(): string | undefined {
   const fromEnvironment = process.env['REDIS_SERVER_BIN'];
   if (fromEnvironment) return fromEnvironment;
   const found = spawnSync('sh', ['-c', 'command -v redis-server'], { encoding: 'utf8' });
-  const path = found.stdout.trim();
+  const path = (found.stdout ?? '').trim();
   return found.status === 0 && path !== '' ? path : undefined;
 }
 
@@ -87,12 +155,17 @@ export async function startPrivateRedisServer(options: PrivateRedisOptions = {})
       'REDIS_URL is unset and no redis-server is on PATH: install Redis (apt-get install redis-server) or set REDIS_URL',
     );
   }
+  if (options.pidDirectory !== undefined) await stopOrphanedRedisServers(options.pidDirectory);
   const port = await findFreePort();
   const directory = mkdtempSync(join(tmpdir(), 'zvb-redis-'));
+  const pidFile = options.pidDirectory === undefined ? undefined : join(options.pidDirectory, `${process.pid}.json`);
   const persistence = options.appendOnly ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no'];
   const url = `redis://127.0.0.1:${port}`;
   let child: ChildProcess;
-  const killOnExit = () => child.kill('SIGKILL');
+  const killOnExit = () => {
+    child.kill('SIGKILL');
+    if (pidFile !== undefined) rmSync(pidFile, { force: true });
+  };
   const launch = async () => {
     child = spawn(
       binary,
@@ -102,6 +175,11 @@ export async function startPrivateRedisServer(options: PrivateRedisOptions = {})
       { stdio: 'ignore', detached: true },
     );
     child.unref();
+    if (pidFile !== undefined && child.pid !== undefined) {
+      mkdirSync(dirname(pidFile), { recursive: true });
+      const record: PidRecord = { pid: child.pid, parentPid: process.pid, port, directory };
+      writeFileSync(pidFile, JSON.stringify(record));
+    }
     await waitUntilAnswering(child, url, port);
   };
   const down = (how: 'crash' | 'clean') => end(child, how === 'crash' ? 'SIGKILL' : 'SIGTERM');
@@ -121,6 +199,7 @@ export async function startPrivateRedisServer(options: PrivateRedisOptions = {})
       process.off('exit', killOnExit);
       await end(child, 'SIGTERM');
       rmSync(directory, { recursive: true, force: true });
+      if (pidFile !== undefined) rmSync(pidFile, { force: true });
     },
   };
 }

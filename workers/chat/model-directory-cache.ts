@@ -88,3 +88,8 @@ export async function ensureDemoModel(log: (line: string) => void, cacheRoot?: s
   if (built) log(`built the tiny demo model in ${directory}`);
   return directory;
 }
+
+/** Where `start` keeps the pid file of its private redis-server (found and stopped by the next start if orphaned). */
+export function privateRedisPidDirectory(cacheRoot?: string, environment: NodeJS.ProcessEnv = process.env): string {
+  return join(cacheRoot ?? modelCacheRoot(environment), 'redis');
+}

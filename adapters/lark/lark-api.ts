@@ -3,6 +3,7 @@ import type { Client } from '@larksuiteoapi/node-sdk';
 import type { Logger } from '../../src/observability/logger.ts';
 import { platformErrors, platformRateLimited } from '../../src/observability/metrics.ts';
 import { LarkApiError, LarkCredentialsError, larkRateLimitCode, toLarkApiError } from './lark-api-error.ts';
+import { isLarkResourceKey } from './resource-key.ts';
 
 /** Retry policy of the API calls. */
 export interface LarkApiOptions {
@@ -72,10 +73,16 @@ export class LarkApi {
   /** Downloads a user's image from a message (`im.v1.messageResource.get`, type image). */
   async downloadImage(messageId: string, fileKey: string, signal?: AbortSignal): Promise<Uint8Array> {
     const operation = 'image download';
+    if (!isLarkResourceKey(messageId) || !isLarkResourceKey(fileKey)) {
+      // Never sent: a crafted key (`../../om_OTHER/resources/img_x`) would fetch another message's resource.
+      const refused = new LarkApiError(operation, false, undefined, undefined, 'malformed message id or file key');
+      throw Object.assign(refused, { key: 'image_unreadable' });
+    }
     const resource = await this.call(operation, async () => ({
       code: 0,
       resource: await this.client.im.v1.messageResource.get({
-        path: { message_id: messageId, file_key: fileKey },
+        // The SDK puts path parameters into the URL as they are.
+        path: { message_id: encodeURIComponent(messageId), file_key: encodeURIComponent(fileKey) },
         params: { type: 'image' },
       }),
     })).catch((error: unknown) => {

@@ -3,6 +3,7 @@ import type { ReceiveOutcome } from '../../adapters/lark/receive-event.ts';
 import { errorMessage } from '../../src/i18n/error-message.ts';
 import { answerTo, useLarkStack, user } from '../lark/lark-harness.ts';
 import { messageEvent, newMessageId, postWebhookEvent } from '../support/fake-lark/lark-events.ts';
+import { solidPng } from '../support/test-images.ts';
 
 // Malformed Lark message events over the signed, encrypted webhook (the real SDK's EventDispatcher): content that is
 // not JSON, JSON of the wrong shape, post bodies with nulls and numbers where strings belong, mentions that are not a
@@ -65,6 +66,25 @@ describe('Lark: malformed message events over the webhook', () => {
       const answer = await answerTo(fake, messageId);
       expect(['en', 'zh-CN'].map((language) => errorMessage(language, error))).toContain(answer.text);
       expect(stack.model.callOf(`lark-${messageId}`)).toBeUndefined();
+    });
+  }
+
+  // Issue 18, finding 8: a key with `/`, `..`, `?` or `%` would steer the resource URL elsewhere with the bot's token.
+  const traversalKeys = [
+    '../../om_OTHER/resources/img_x',
+    'img_x?type=file&x=',
+    '..%2F..%2Fom_OTHER%2Fresources%2Fimg_x',
+  ];
+  for (const key of traversalKeys) {
+    it(`answers an image key ${JSON.stringify(key)} with image_unreadable and requests no resource`, async () => {
+      fake.addResource('om_OTHER', 'img_x', await solidPng(10, 200, 10));
+      const before = fake.calls.length;
+      const messageId = await post('image', JSON.stringify({ image_key: key }));
+      const answer = await answerTo(fake, messageId);
+      expect(['en', 'zh-CN'].map((language) => errorMessage(language, 'image_unreadable'))).toContain(answer.text);
+      expect(stack.model.callOf(`lark-${messageId}`)).toBeUndefined();
+      expect(fake.downloads.some((download) => download.messageId === 'om_OTHER')).toBe(false);
+      expect(fake.calls.slice(before).filter((call) => call.path.includes('/resources'))).toEqual([]);
     });
   }
 

@@ -45,7 +45,7 @@ const environmentSchema = z.object({
   /** Model directory; when unset, `start` builds the tiny demo model once into the cache dir. */
   MODEL_DIR: optionalText,
   /** onnxruntime execution provider. @defaultValue `cpu` */
-  EXECUTION_PROVIDER: z.enum(['cpu', 'cuda']).default('cpu'),
+  EXECUTION_PROVIDER: z.enum(['cpu', 'cuda', 'webgpu']).default('cpu'),
   /** onnxruntime intra-op threads per worker process on CPU. @defaultValue onnxruntime's choice (all cores) */
   MODEL_THREADS: z.coerce.number().int().min(1).optional(),
   /** Where `start` keeps the demo model. @defaultValue `$XDG_CACHE_HOME/ziya-visual-bot`, else `.cache/` in the project */

@@ -1,4 +1,5 @@
 import type { DecoderModel, KeyValueTensors } from './decoder-model.ts';
+import { releaseCache } from './device-cache-graphs.ts';
 import type { GenerationRequest, GenerationResult } from './generation-types.ts';
 import { SequenceProgress } from './sequence-progress.ts';
 
@@ -137,10 +138,13 @@ export async function generate(
       reuseLogits: true,
       ...(buffer ? { presentInto: buffer } : {}),
     });
+    // Chained: the previous step's cache is done with (device memory is freed now, host memory left to the GC).
+    if (past !== output.present) releaseCache(past);
     past = output.present;
     steps++;
     progress.accept(output.logits);
   }
+  if (!buffer) releaseCache(past);
   timings.decodeMs = performance.now() - decodeStart;
   timings.tokensPerSecond = steps > 0 ? (steps * 1000) / timings.decodeMs : 0;
   return progress.result(promptTokens, timings);

@@ -4,6 +4,7 @@ import { headSize } from '../model/config.ts';
 import { ModelDirectoryError, type ModelManifest, readManifest } from '../model/manifest.ts';
 import { loadTokenizer } from '../model/tokenizer/text-tokenizer.ts';
 import type { DecoderModel, DecoderOutput, DecoderStep, KeyValueTensors } from './decoder-model.ts';
+import { DeviceCacheGraphs, releaseCache } from './device-cache-graphs.ts';
 import { generate } from './generate.ts';
 import { generateBatch } from './generate-batch.ts';
 import type { GenerationTokenizer } from './generation-tokenizer.ts';
@@ -14,9 +15,11 @@ import {
   type ExecutionProvider,
   runSession,
   type Session,
+  type SessionOptions,
   type Tensor,
   tensor,
 } from './onnx-session.ts';
+import { checkProviderCompatibility } from './provider-compatibility.ts';
 
 /** How to load a language model. */
 export interface LanguageModelOptions {
@@ -27,6 +30,19 @@ export interface LanguageModelOptions {
   spinning?: boolean;
   /** A tokenizer to use instead of loading `tokenizer.json` (tests, or one already loaded). */
   tokenizer?: GenerationTokenizer;
+  /**
+   * Positions of the fixed-capacity device cache on `webgpu` (every decoder run then has the same shapes, so shaders
+   * compile once). @defaultValue the model's `maxPositions`
+   */
+  deviceCapacity?: number;
+}
+
+/** How the decoder runs on `webgpu`: its cache on the device at a fixed capacity. */
+export interface DeviceDecoding {
+  /** Positions of every device cache (mask width of every run). */
+  capacity: number;
+  /** The graphs that make and update device caches. */
+  graphs: DeviceCacheGraphs;
 }
 
 /** The decoder side of a model directory: the manifest, tokenizer and the embed and decoder sessions. */
@@ -42,7 +58,12 @@ export class LanguageModel implements DecoderModel {
     private readonly embedSession: Session,
     private readonly decoderSession: Session,
     readonly cacheType: CacheType,
-  ) {}
+    /** Set on `webgpu`: presents stay on the device and every run is padded to a fixed capacity. */
+    readonly device?: DeviceDecoding,
+  ) {
+    // Pre-allocated device outputs are ignored by onnxruntime-node: the cache is chained, never shared.
+    if (device) this.sharedBufferSupported = false;
+  }
 
   /** Shape of one layer's cache per sequence position: [kv heads, head size]. */
   get cacheGeometry(): { numLayers: number; numKvHeads: number; headSize: number } {
@@ -88,8 +109,45 @@ export class LanguageModel implements DecoderModel {
 
   /** Runs the decoder once. */
   async runDecoder(step: DecoderStep): Promise<DecoderOutput> {
-    const { hiddenSize } = this.manifest.text;
+    if (this.device) return this.runOnDevice(step, this.device);
+    return this.run(step);
+  }
+
+  /**
+   * A run with the cache on the device at a fixed capacity: the mask is widened with zeros to the capacity (GQA
+   * reads each row's length from the mask's sum and attends no further) and an empty past becomes a zeroed device
+   * cache of the capacity, so presents always come back `[batch, kv, capacity, head]` as `gpu-buffer` tensors.
+   */
+  private async runOnDevice(step: DecoderStep, device: DeviceDecoding): Promise<DecoderOutput> {
+    const { capacity } = device;
+    if (step.presentInto) throw new Error('a device cache is chained: presentInto is not supported on webgpu');
     const total = step.attentionMask.length / step.batch;
+    if (total > capacity) throw new RangeError(`${total} positions exceed the device cache's capacity ${capacity}`);
+    let attentionMask = step.attentionMask;
+    if (total < capacity) {
+      attentionMask = new BigInt64Array(step.batch * capacity);
+      for (let row = 0; row < step.batch; row++) {
+        attentionMask.set(step.attentionMask.subarray(row * total, (row + 1) * total), row * capacity);
+      }
+    }
+    const pastLength = step.past.keys[0]?.dims[2] ?? 0;
+    if (pastLength !== 0 && pastLength !== capacity) {
+      throw new RangeError(`a device decoder's past holds ${pastLength} positions, not its capacity ${capacity}`);
+    }
+    const { numLayers, numKvHeads, headSize: size } = this.cacheGeometry;
+    const zeros =
+      pastLength === 0 ? await device.graphs.zeroCache(numLayers, [step.batch, numKvHeads, capacity, size]) : undefined;
+    try {
+      // reuseLogits off: whether a pre-allocated host output is honoured next to device outputs is not verified.
+      return await this.run({ ...step, attentionMask, past: zeros ?? step.past, reuseLogits: false }, capacity);
+    } finally {
+      if (zeros) releaseCache(zeros);
+    }
+  }
+
+  private async run(step: DecoderStep, width?: number): Promise<DecoderOutput> {
+    const { hiddenSize } = this.manifest.text;
+    const total = width ?? step.attentionMask.length / step.batch;
     const feeds: Record<string, Tensor> = {
       [decoderNames.inputsEmbeds]: tensor('float32', step.inputsEmbeds, [step.batch, step.sequence, hiddenSize]),
       [decoderNames.attentionMask]: tensor('int64', step.attentionMask, [step.batch, total]),
@@ -136,7 +194,7 @@ export class LanguageModel implements DecoderModel {
 
   /** Releases both sessions. */
   async dispose(): Promise<void> {
-    await Promise.all([this.embedSession.release(), this.decoderSession.release()]);
+    await Promise.all([this.embedSession.release(), this.decoderSession.release(), this.device?.graphs.dispose()]);
   }
 }
 
@@ -149,19 +207,30 @@ export async function loadLanguageModel(directory: string, options: LanguageMode
       throw new ModelDirectoryError(directory, file, 'not found (named in model.json; rebuild the model directory)');
     }
   }
-  const sessionOptions = {
+  const sessionOptions: SessionOptions = {
     executionProvider: options.executionProvider,
     ...(options.threads === undefined ? {} : { threads: options.threads }),
     ...(options.spinning === undefined ? {} : { spinning: options.spinning }),
   };
-  const open = async (file: string) => {
+  const open = async (file: string, options: SessionOptions) => {
     try {
-      return await createSession(join(directory, file), sessionOptions);
+      return await createSession(join(directory, file), options);
     } catch (error) {
       throw new ModelDirectoryError(directory, file, `onnxruntime cannot load it: ${(error as Error).message}`);
     }
   };
-  const [embed, decoder] = await Promise.all([open(files.embed), open(files.decoder)]);
+  checkProviderCompatibility(directory, manifest, options.executionProvider);
+  const onDevice = options.executionProvider === 'webgpu';
+  const presents = Array.from({ length: manifest.text.numLayers }, (_, layer) => [
+    decoderNames.presentKey(layer),
+    decoderNames.presentValue(layer),
+  ]).flat();
+  // On webgpu the embedding lookup stays on the CPU: its rows are needed on the host anyway (the embedding memo).
+  const [embed, decoder] = await Promise.all([
+    open(files.embed, onDevice ? { ...sessionOptions, executionProvider: 'cpu' } : sessionOptions),
+    open(files.decoder, onDevice ? { ...sessionOptions, deviceOutputs: presents } : sessionOptions),
+  ]);
+  let graphs: DeviceCacheGraphs | undefined;
   try {
     const { cacheType } = validateGraphs(directory, manifest, embed, decoder);
     let tokenizer = options.tokenizer;
@@ -172,9 +241,12 @@ export async function loadLanguageModel(directory: string, options: LanguageMode
         throw new ModelDirectoryError(directory, files.tokenizer, `cannot load it: ${(error as Error).message}`);
       }
     }
-    return new LanguageModel(directory, manifest, tokenizer, embed, decoder, cacheType);
+    if (onDevice) graphs = await DeviceCacheGraphs.create(cacheType);
+    const capacity = options.deviceCapacity ?? manifest.text.maxPositions;
+    const device = graphs ? { capacity, graphs } : undefined;
+    return new LanguageModel(directory, manifest, tokenizer, embed, decoder, cacheType, device);
   } catch (error) {
-    await Promise.all([embed.release(), decoder.release()]);
+    await Promise.all([embed.release(), decoder.release(), graphs?.dispose()]);
     throw error;
   }
 }

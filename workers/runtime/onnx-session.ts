@@ -1,8 +1,14 @@
 // The one file that imports onnxruntime-node: everything else talks to the runtime through these functions.
 import * as ort from 'onnxruntime-node';
 
-/** Where a session runs. */
-export type ExecutionProvider = 'cpu' | 'cuda';
+/**
+ * Where a session runs. `webgpu` (bundled in onnxruntime-node on Linux x64; Vulkan underneath) is the only one whose
+ * outputs can stay in device memory between runs (`deviceOutputs`); `cuda` copies every input and output each run.
+ */
+export type ExecutionProvider = 'cpu' | 'cuda' | 'webgpu';
+
+/** The execution providers, for option parsing. */
+export const executionProviders: readonly ExecutionProvider[] = ['cpu', 'cuda', 'webgpu'];
 
 /** Tensor element types used across the runtime. */
 export type TensorType = 'float32' | 'float16' | 'int64' | 'int32' | 'uint8' | 'bool';
@@ -24,18 +30,51 @@ export interface SessionOptions {
    * @defaultValue false
    */
   spinning?: boolean;
+  /**
+   * Outputs (on `webgpu`) to leave in device memory as `gpu-buffer` tensors, fed as inputs of later runs without
+   * coming to JS. Never read such a tensor's data from JS: `getData()` on one aborts the process in onnxruntime-node
+   * 1.30; run a graph whose output comes to the host instead. Pre-allocated device outputs are ignored (a run returns
+   * new tensors), so device-resident state is chained: a run's outputs are the next run's inputs.
+   */
+  deviceOutputs?: readonly string[];
 }
 
-/** Loads a graph from a file path (so external data next to it is found). */
-export async function createSession(path: string, options: SessionOptions): Promise<Session> {
-  const executionProviders: ort.InferenceSession.ExecutionProviderConfig[] =
-    options.executionProvider === 'cuda' ? ['cuda', 'cpu'] : ['cpu'];
-  return ort.InferenceSession.create(path, {
-    executionProviders,
+const providerChains: Record<ExecutionProvider, ort.InferenceSession.ExecutionProviderConfig[]> = {
+  cpu: ['cpu'],
+  cuda: ['cuda', 'cpu'],
+  webgpu: ['webgpu', 'cpu'],
+};
+
+/** Loads a graph from a file path (so external data next to it is found), or from its bytes. */
+export async function createSession(path: string | Uint8Array, options: SessionOptions): Promise<Session> {
+  const deviceOutputs = options.executionProvider === 'webgpu' ? (options.deviceOutputs ?? []) : [];
+  const sessionOptions: ort.InferenceSession.SessionOptions = {
+    executionProviders: providerChains[options.executionProvider],
     graphOptimizationLevel: 'all',
     extra: { session: { intra_op: { allow_spinning: options.spinning === true ? '1' : '0' } } },
     ...(options.threads === undefined ? {} : { intraOpNumThreads: options.threads, interOpNumThreads: 1 }),
-  });
+    ...(deviceOutputs.length === 0
+      ? {}
+      : { preferredOutputLocation: Object.fromEntries(deviceOutputs.map((name) => [name, 'gpu-buffer' as const])) }),
+  };
+  return typeof path === 'string'
+    ? ort.InferenceSession.create(path, sessionOptions)
+    : ort.InferenceSession.create(path, sessionOptions);
+}
+
+/** Whether a tensor lives in device memory (a WebGPU `gpu-buffer` output): its data cannot be read from JS. */
+export function isOnDevice(value: Tensor): boolean {
+  return value.location === 'gpu-buffer';
+}
+
+/** Frees a device-resident tensor's memory now (host tensors are left to the garbage collector). */
+export function releaseTensor(value: Tensor): void {
+  if (isOnDevice(value)) value.dispose();
+}
+
+/** The execution providers this onnxruntime-node build can run (`bundled`: no extra install needed). */
+export function supportedExecutionProviders(): { name: string; bundled: boolean }[] {
+  return ort.listSupportedBackends();
 }
 
 /** Makes a tensor over `data` (not copied). */

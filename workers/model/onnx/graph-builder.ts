@@ -71,6 +71,17 @@ export class ExternalDataWriter {
   }
 }
 
+/** Where large initializers go: an {@link ExternalDataWriter}, or {@link inlineOnly} for graphs built in memory. */
+export type InitializerSink = Pick<ExternalDataWriter, 'append' | 'fileName'>;
+
+/** A sink for graphs that keep every initializer inline (pass `Infinity` as the inline limit): it takes no bytes. */
+export const inlineOnly: InitializerSink = {
+  fileName: '',
+  append() {
+    throw new Error('this graph keeps its initializers inline: give the GraphBuilder an inline limit of Infinity');
+  },
+};
+
 function bytesOf(data: ArrayBufferView): Uint8Array {
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }
@@ -119,7 +130,7 @@ export class GraphBuilder {
    */
   constructor(
     readonly name: string,
-    private readonly data: ExternalDataWriter,
+    private readonly data: InitializerSink,
     private readonly inlineLimit = 1024,
   ) {}
 

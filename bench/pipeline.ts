@@ -104,7 +104,7 @@ async function measure(redisUrl: string, inner: ChatModel, channels: number): Pr
       TEXT_MAX_CHARACTERS: 4000,
       MAX_NEW_TOKENS: newTokens,
       GENERATION_TIMEOUT_MS: 120_000,
-      WORKER_CONCURRENCY: channels,
+      WORKER_BATCH_SIZE: channels,
       JOB_LOCK_MS: 30_000,
       DEDUPLICATION_TTL_SECONDS: 28_800,
       PROGRESS_INTERVAL_MS: 300,

@@ -9,7 +9,10 @@ import { ModelInfoStore } from '../src/store/model-info-store.ts';
 
 /** Options of a model worker. */
 export interface ModelWorkerOptions extends DrainOptions {
-  /** Channels generated at once by this process. @defaultValue settings.WORKER_CONCURRENCY */
+  /**
+   * Channels answered at once by this process. @defaultValue the model's batch size (its decode slots), else
+   * settings.WORKER_BATCH_SIZE
+   */
   concurrency?: number;
   /** How often stalled jobs (of crashed workers) are looked for. @defaultValue the lock duration */
   stalledIntervalMs?: number;
@@ -17,7 +20,8 @@ export interface ModelWorkerOptions extends DrainOptions {
 
 /**
  * Starts a model worker on `requests`: each job drains one channel's line (one answer at a time, oldest first);
- * different channels run in parallel across `concurrency` and across processes. The job lock (`JOB_LOCK_MS`) is
+ * different channels run in parallel, one per decode slot (their decode steps batched by the model's scheduler), and
+ * across processes. The job lock (`JOB_LOCK_MS`) is
  * renewed at half its duration while generating (each onnxruntime `session.run` blocks the event loop for one step,
  * so JOB_LOCK_MS must stay above twice the longest single step: see deploy/README.md); a worker that dies loses its
  * lock and the job is taken over. Stalls are allowed several times because a crashing request is capped by its own
@@ -31,7 +35,8 @@ export function startModelWorker(
   const lockDuration = pipeline.settings.JOB_LOCK_MS;
   const workerName = options.workerName ?? `worker-${process.pid}`;
   let closing = false;
-  const concurrency = options.concurrency ?? pipeline.settings.WORKER_CONCURRENCY;
+  // One channel job per decode slot: the scheduler batches every answer these jobs ask for.
+  const concurrency = options.concurrency ?? model.batchSize ?? pipeline.settings.WORKER_BATCH_SIZE;
   // Measured: busy slots, latency, time to first token, tokens/s (src/observability/metrics.ts).
   const measured = instrumentChatModel(model);
   const processor = createDrainProcessor(pipeline, measured, { shouldStop: () => closing, ...options, workerName });

@@ -32,7 +32,7 @@ export const command = new Command('worker')
     const model = await loadChatModel(config, pipeline.embeddings, logger);
     modelLoaded.set();
     const worker = startModelWorker(pipeline, model, { turnMax: config.DRAIN_TURN_MAX });
-    logger.info({ pid: process.pid, concurrency: config.WORKER_CONCURRENCY }, 'model worker started');
+    logger.info({ pid: process.pid, batchSize: model.batchSize }, 'model worker started');
     onShutdownSignal(
       logger,
       async () => {

@@ -54,6 +54,15 @@ const environmentSchema = z.object({
   WEB_PORT: integer(0).max(65535).default(8080),
   /** Address the web chat listens on. @defaultValue `127.0.0.1` */
   WEB_HOST: z.string().min(1).default('127.0.0.1'),
+  /**
+   * The web chat's public address when people reach it by a DNS name (`https://chat.example.com` behind a proxy): its
+   * Host and Origin are trusted. Unset: only IP addresses and `localhost` (a DNS-rebinding page is refused).
+   */
+  WEB_PUBLIC_URL: optionalText.pipe(z.url().optional()),
+  /** Event streams the web chat holds open at once (each is a socket); more are refused with 503. @defaultValue 500 */
+  WEB_MAX_STREAMS: integer(1).default(500),
+  /** Event streams one client address may hold open (behind a proxy: the proxy's); more get 429. @defaultValue 20 */
+  WEB_MAX_STREAMS_PER_CLIENT: integer(1).default(20),
   /** Discord bot token; when set, `start` runs the Discord adapter too. Never logged. */
   DISCORD_TOKEN: optionalText,
   /** Discord REST base override (e.g. `http://127.0.0.1:PORT/api`); the gateway URL comes from its `/gateway/bot`. */
@@ -72,11 +81,6 @@ const environmentSchema = z.object({
   LARK_APP_SECRET: optionalText,
   LARK_DOMAIN: z.string().min(1).default('feishu'),
   LARK_MODE: z.enum(['ws', 'webhook']).default('ws'),
-  /**
-   * The web chat's public address when people reach it by a DNS name (`https://chat.example.com` behind a proxy): its
-   * Host and Origin are trusted. Unset: only IP addresses and `localhost` (a DNS-rebinding page is refused).
-   */
-  WEB_PUBLIC_URL: optionalText.pipe(z.url().optional()),
   LARK_ENCRYPT_KEY: optionalText,
   LARK_VERIFICATION_TOKEN: optionalText,
   /** Port of the Lark webhook (`POST /lark/events`) when `LARK_MODE=webhook`. @defaultValue 8081 */
@@ -87,6 +91,12 @@ const environmentSchema = z.object({
   LARK_EVENT_MAX_AGE_SECONDS: integer(1).default(3600),
   /** How long a picture sent alone waits for its sender's question before it is answered by itself. @defaultValue 20000 */
   LARK_IMAGE_WAIT_MS: integer(0).default(20_000),
+  /** `start` / `adapter lark` wait this long for the Lark long connection, then serve on while it keeps retrying. @defaultValue 30000 */
+  LARK_CONNECT_TIMEOUT_MS: integer(0).default(30_000),
+  /** A Lark long-connection ping with no frame back within this long ends the socket (then reconnects). @defaultValue 15000 */
+  LARK_PING_TIMEOUT_MS: integer(100).default(15_000),
+  /** Disconnected from Lark this long while the SDK waits to retry: the adapter starts a new client. @defaultValue 180000 */
+  LARK_RECONNECT_STALL_MS: integer(1000).default(180_000),
   /** Comma-separated channel ids the bot answers in; empty = everywhere. */
   ALLOWED_CHANNELS: list,
   /** Comma-separated user ids the bot answers; empty = everyone. */
@@ -109,8 +119,15 @@ const environmentSchema = z.object({
   MAX_NEW_TOKENS: integer(1).default(128),
   /** Longest one answer may take before it is stopped and answered with the `timeout` error. @defaultValue 120000 */
   GENERATION_TIMEOUT_MS: integer(1000).default(120_000),
-  /** Requests one worker process generates at once (different channels). @defaultValue 1 */
-  WORKER_CONCURRENCY: integer(1).default(1),
+  /**
+   * Sequences one worker process decodes together (its decode scheduler's KV-cache slots), each a different channel.
+   * @defaultValue 8
+   */
+  WORKER_BATCH_SIZE: integer(1).default(8),
+  /** Replaced by WORKER_BATCH_SIZE: refused with a message saying so, so an old deployment does not run at batch 8 unnoticed. */
+  WORKER_CONCURRENCY: optionalText.pipe(
+    z.undefined({ error: 'was replaced by WORKER_BATCH_SIZE (sequences decoded together): rename it' }),
+  ),
   /** Requests of one channel a worker answers in a row before other channels get a turn (fairness). @defaultValue 3 */
   DRAIN_TURN_MAX: integer(1).default(3),
   /** Milliseconds a worker's job lock lasts (renewed at half) before another worker may take the job over. @defaultValue 30000 */
@@ -137,6 +154,8 @@ const environmentSchema = z.object({
   METRICS_TOKEN: optionalText,
   /** When set, the web adapter mounts Bull Board at `/admin/queues` behind this token; unset: not mounted. */
   ADMIN_TOKEN: optionalText,
+  /** `true`: Bull Board may retry, remove and add jobs. @defaultValue false (read-only) */
+  ADMIN_WRITE: optionalText.pipe(z.enum(['true', 'false']).optional()).transform((value) => value === 'true'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -165,8 +184,6 @@ export function loadConfig(
     const value = raw === undefined ? undefined : redactRedisUrl(raw);
     throw new ConfigError(
       variable,
-  /** `true`: Bull Board may retry, remove and add jobs. @defaultValue false (read-only) */
-  ADMIN_WRITE: optionalText.pipe(z.enum(['true', 'false']).optional()).transform((value) => value === 'true'),
       `is invalid (${issue?.message ?? 'unknown problem'})${value === undefined ? '' : `: got ${JSON.stringify(value)}`}`,
     );
   }

@@ -67,6 +67,8 @@ export interface ChatModel {
   readonly modelId: string;
   /** True when the weights are random demo weights whose replies mean nothing. */
   readonly demo: boolean;
+  /** Answers it decodes together (its batch); undefined: as many as it is given. */
+  readonly batchSize?: number | undefined;
   answer(request: ChatModelRequest): Promise<ChatModelResult>;
   close(): Promise<void>;
 }

@@ -19,6 +19,9 @@ export function instrumentChatModel(model: ChatModel): ChatModel {
     get demo() {
       return model.demo;
     },
+    get batchSize() {
+      return model.batchSize;
+    },
     async answer(request: ChatModelRequest): Promise<ChatModelResult> {
       workerBusy.inc();
       try {

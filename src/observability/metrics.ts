@@ -100,6 +100,30 @@ export const repliesDelivered = new Counter({
   registers,
 });
 
+/** 1 while the platform connection of this process is up (Lark long connection), 0 during a gap. Labels: platform. */
+export const platformConnected = new Gauge({
+  name: 'zvb_platform_connected',
+  help: 'Whether the platform connection (the Lark long connection) is up: 1, or 0 while disconnected.',
+  labelNames: ['platform'] as const,
+  registers,
+});
+
+/** Platform connection clients replaced by the adapter. Labels: platform, reason (`gave_up`, `stalled`). */
+export const platformReconnects = new Counter({
+  name: 'zvb_platform_reconnects_total',
+  help: 'Platform connection clients the adapter replaced: the SDK gave up (gave_up) or stayed disconnected (stalled).',
+  labelNames: ['platform', 'reason'] as const,
+  registers,
+});
+
+/** When the last platform event arrived (Unix seconds). Labels: platform. */
+export const platformLastEventSeconds = new Gauge({
+  name: 'zvb_platform_last_event_timestamp_seconds',
+  help: 'Unix time of the last event received from the platform.',
+  labelNames: ['platform'] as const,
+  registers,
+});
+
 /** Generations running in this worker process now. */
 export const workerBusy = new Gauge({
   name: 'zvb_worker_busy',
@@ -107,10 +131,49 @@ export const workerBusy = new Gauge({
   registers,
 });
 
-/** Generation slots of this worker process (its concurrency); idle slots = this − zvb_worker_busy. */
+/** Decode slots of this worker process (its batch size); idle slots = this − zvb_worker_busy. */
 export const workerSlots = new Gauge({
   name: 'zvb_worker_slots',
-  help: 'Generation slots of this worker process (WORKER_CONCURRENCY).',
+  help: 'Decode slots of this worker process (WORKER_BATCH_SIZE).',
+  registers,
+});
+
+/** Decode slots holding a sequence now (prefilling or decoding). */
+export const schedulerOccupiedSlots = new Gauge({
+  name: 'zvb_scheduler_occupied_slots',
+  help: 'Decode slots of the batching scheduler holding a sequence now.',
+  registers,
+});
+
+/** Time of one batched decode step. */
+export const schedulerStepSeconds = new Histogram({
+  name: 'zvb_scheduler_step_seconds',
+  help: 'Time of one decoder step over every decoding sequence.',
+  buckets: [0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.08, 0.15, 0.3, 0.6, 1.2],
+  registers,
+});
+
+/** Sequences decoded by one step. */
+export const schedulerRowsPerStep = new Histogram({
+  name: 'zvb_scheduler_rows_per_step',
+  help: 'Sequences decoded together by one decoder step.',
+  buckets: [1, 2, 4, 8, 16, 32, 64],
+  registers,
+});
+
+/** Time a request waited for a free decode slot. */
+export const schedulerQueueWaitSeconds = new Histogram({
+  name: 'zvb_scheduler_queue_wait_seconds',
+  help: 'Time a generation waited in the worker for a free decode slot.',
+  buckets: [0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+  registers,
+});
+
+/** Time between two tokens of one sequence. */
+export const interTokenSeconds = new Histogram({
+  name: 'zvb_inter_token_seconds',
+  help: 'Time between two consecutive tokens of one answer.',
+  buckets: [0.005, 0.01, 0.02, 0.04, 0.08, 0.15, 0.3, 0.6, 1.2, 2.5],
   registers,
 });
 

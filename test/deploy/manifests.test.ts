@@ -115,7 +115,10 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
     // The worker's whole configuration (ConfigMap + its own env) passes the bot's own validation.
     const config = loadConfig({ ...configMap(), ...containerEnvironment(worker) }, { readDotenv: false });
     expect(config.EXECUTION_PROVIDER).toBe('cuda');
-    expect(config.WORKER_CONCURRENCY).toBe(1);
+    expect(config.WORKER_BATCH_SIZE).toBeGreaterThan(1);
+    // KEDA's target per replica is one channel per decode slot.
+    const [trigger] = one('ScaledObject', 'worker')['spec']['triggers'] as Manifest[];
+    expect(Number(trigger?.['metadata']['threshold'])).toBe(config.WORKER_BATCH_SIZE);
     // Finish any generation before handing it back, and exit (grace + 15 s) before the kubelet's SIGKILL.
     expect(config.SHUTDOWN_GRACE_MS).toBeGreaterThan(config.GENERATION_TIMEOUT_MS);
     expect(pod['terminationGracePeriodSeconds'] * 1000).toBeGreaterThan(config.SHUTDOWN_GRACE_MS + 15_000);

@@ -1,6 +1,8 @@
 import type { Worker } from 'bullmq';
+import pino from 'pino';
 import { afterAll, beforeAll, inject } from 'vitest';
 import { type LarkAdapter, type LarkAdapterOptions, startLarkAdapter } from '../../adapters/lark/lark-adapter.ts';
+import type { LarkSettings } from '../../adapters/lark/lark-config.ts';
 import type { PipelineContext, PipelineSettings } from '../../src/pipeline/pipeline-context.ts';
 import { createRedisConnection } from '../../src/redis/redis-connection.ts';
 import { ZiyaChatModel } from '../../workers/chat/ziya-chat-model.ts';
@@ -80,12 +82,16 @@ export interface LarkStackOptions {
   webhook?: WebhookKeys;
   /** Pipeline settings over `IMAGE_MAX_BYTES: 256 KiB`. */
   settings?: Partial<PipelineSettings>;
-  /** The model worker's concurrency (default: the pipeline's `WORKER_CONCURRENCY`). */
+  /** The model worker's concurrency (default: the pipeline's `WORKER_BATCH_SIZE`). */
   concurrency?: number;
   /** How long a picture sent alone waits for its question (default 0). */
   imageWaitMs?: number;
   /** Told what became of each received message event. */
   onOutcome?: LarkAdapterOptions['onOutcome'];
+  /** Adapter settings over the harness's (long-connection timings, say). */
+  lark?: Partial<LarkSettings>;
+  /** When given, the pipeline and adapter log here (JSON lines, level info and up). */
+  log?: string[];
 }
 
 /** Everything one Lark test file runs: the fake open platform, a pipeline on real Redis, a model worker, the adapter. */
@@ -113,7 +119,10 @@ export function useLarkStack(options: LarkStackOptions): LarkStack {
 
   beforeAll(async () => {
     await fake.start();
-    const pipeline = testPipeline(redis.connection, redis.prefix, { IMAGE_MAX_BYTES: 256 * 1024, ...options.settings });
+    const plain = testPipeline(redis.connection, redis.prefix, { IMAGE_MAX_BYTES: 256 * 1024, ...options.settings });
+    const { log } = options;
+    const pipeline =
+      log === undefined ? plain : { ...plain, logger: pino({ level: 'info' }, { write: (line) => log.push(line) }) };
     state.pipeline = pipeline;
     const model = new RecordingChatModel(
       await ZiyaChatModel.load(inject('tinyModelDir'), {
@@ -133,6 +142,7 @@ export function useLarkStack(options: LarkStackOptions): LarkStack {
         ...(webhook === undefined ? {} : { mode: 'webhook', ...webhook, webhookPort: 0, webhookHost: '127.0.0.1' }),
         imageWaitMs: options.imageWaitMs ?? 0,
         apiRetryDelayMs: 10,
+        ...options.lark,
       },
       eventsConnection: createRedisConnection(redis.url),
       ...(options.onOutcome === undefined ? {} : { onOutcome: options.onOutcome }),

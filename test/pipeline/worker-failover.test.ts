@@ -36,7 +36,7 @@ describe('model workers in separate processes', () => {
         MODEL_DIR: inject('tinyModelDir'),
         EXECUTION_PROVIDER: 'cpu',
         MODEL_THREADS: '1',
-        WORKER_CONCURRENCY: '2',
+        WORKER_BATCH_SIZE: '2',
         JOB_LOCK_MS: '2000',
         MAX_NEW_TOKENS: '32',
         LOG_LEVEL: 'error',

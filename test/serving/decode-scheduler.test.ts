@@ -115,7 +115,7 @@ describe('DecodeScheduler', () => {
         settings: { ...greedy, maxNewTokens: 8 + Math.floor(pick() * 20) },
         ...(index === 2 ? { prefixEmbeddings: imageVectors(right, 32, seed) } : {}),
       }));
-      const expected = [];
+      const expected: GenerationResult[] = [];
       for (const request of requests) expected.push(await alone(right, request));
       const joinAfter = requests.map((_, index) =>
         index < 2 ? undefined : { of: Math.floor(random() * index), updates: 1 + Math.floor(random() * 4) },
@@ -139,7 +139,10 @@ describe('DecodeScheduler', () => {
       const scheduler = new DecodeScheduler(model, { batchSize: 4, prefillChunk: 1024 });
       await inBatch(
         scheduler,
-        [probe, ...[30, 7, 50].map((length, index) => ({ promptTokenIds: prompt(index + 1, length), settings: greedy }))],
+        [
+          probe,
+          ...[30, 7, 50].map((length, index) => ({ promptTokenIds: prompt(index + 1, length), settings: greedy })),
+        ],
         [undefined, { of: 0, updates: 2 }, { of: 0, updates: 4 }, undefined],
       );
       await scheduler.close();
@@ -188,7 +191,10 @@ describe('DecodeScheduler', () => {
     expect(stop.length).toBe(2);
     const stopped: GenerationRequest = { ...base, stop: [stop] };
     const limited: GenerationRequest = { ...base, settings: { ...greedy, maxNewTokens: 3 } };
-    const full: GenerationRequest = { promptTokenIds: prompt(8, 509).slice(0, 509), settings: { ...greedy, maxNewTokens: 30 } };
+    const full: GenerationRequest = {
+      promptTokenIds: prompt(8, 509).slice(0, 509),
+      settings: { ...greedy, maxNewTokens: 30 },
+    };
     const expected = await Promise.all([stopped, limited, full].map((request) => alone(right, request)));
     const scheduler = new DecodeScheduler(right, { batchSize: 3, prefillChunk: 64 });
     const results = await Promise.all([stopped, limited, full].map((request) => scheduler.submit(request)));
@@ -207,7 +213,7 @@ describe('DecodeScheduler', () => {
       promptTokenIds: prompt(index + 40, length),
       settings: { ...greedy, maxNewTokens: 6 + index },
     }));
-    const expected = [];
+    const expected: GenerationResult[] = [];
     for (const request of requests) expected.push(await alone(right, request));
     const occupied: number[] = [];
     const scheduler = new DecodeScheduler(right, {

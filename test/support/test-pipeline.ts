@@ -21,7 +21,7 @@ export function testSettings(prefix: string, overrides: Partial<PipelineSettings
     TEXT_MAX_CHARACTERS: 4000,
     MAX_NEW_TOKENS: 16,
     GENERATION_TIMEOUT_MS: 60_000,
-    WORKER_CONCURRENCY: 4,
+    WORKER_BATCH_SIZE: 4,
     JOB_LOCK_MS: 30_000,
     DEDUPLICATION_TTL_SECONDS: 28_800,
     PROGRESS_INTERVAL_MS: 300,

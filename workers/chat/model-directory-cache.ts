@@ -82,7 +82,8 @@ export async function ensureDemoModel(log: (line: string) => void, cacheRoot?: s
     directory,
     preset: 'tiny',
     dtype: 'fp32',
-    requirement: (manifest) => manifest.files.vision !== undefined,
+    // A vision graph, and a decoder the batching scheduler can run (demo models built before it were `any`).
+    requirement: (manifest) => manifest.files.vision !== undefined && manifest.decoderPadding === 'right',
     onProgress: throttleProgress((event) => log(`building the demo model: ${formatProgress(event)}`)),
   });
   if (built) log(`built the tiny demo model in ${directory}`);

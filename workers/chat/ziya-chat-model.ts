@@ -11,6 +11,8 @@ import type { GenerationSettings } from '../runtime/generation-types.ts';
 import type { LanguageModel } from '../runtime/language-model.ts';
 import { loadLanguageModel } from '../runtime/language-model.ts';
 import type { ExecutionProvider } from '../runtime/onnx-session.ts';
+import { DecodeScheduler, type SchedulerObserver } from '../serving/decode-scheduler.ts';
+import { checkSlotMemory } from '../serving/slot-memory.ts';
 import { preprocessImage } from './preprocess-image.ts';
 import { buildPrompt } from './prompt-builder.ts';
 import { VisionEncoder } from './vision-encoder.ts';
@@ -29,6 +31,15 @@ export interface ZiyaChatModelOptions {
   onCacheError?: (error: unknown, operation: 'get' | 'set') => void;
   /** Largest accepted image, in pixels. @defaultValue preprocessImage's limit (40 megapixels) */
   maxInputPixels?: number;
+  /**
+   * Sequences decoded together (the decode scheduler's KV slots). A decoder built with `--padding any` cannot batch
+   * rows at different positions and runs with 1 (see {@link ZiyaChatModel.batchLimit}). @defaultValue 1
+   */
+  batchSize?: number;
+  /** Prompt positions a joining request prefills per run while others decode. @defaultValue the scheduler's */
+  prefillChunk?: number;
+  /** Told of each decode step, join, first token and token gap (metrics). */
+  observer?: SchedulerObserver;
 }
 
 /** Where the time of one answer went, in milliseconds (what {@link ChatModelResult} asks for, and more). */
@@ -77,14 +88,29 @@ export class ZiyaChatModel implements ChatModel {
   /** True when the weights are random demo weights whose replies mean nothing. */
   readonly demo: boolean;
 
+  /** Answers decoded together: the scheduler's slots. */
+  get batchSize(): number {
+    return this.scheduler.pool.size;
+  }
+
+  /** Why the batch size is lower than asked, when it is. */
+  readonly batchLimit: string | undefined;
+
   private constructor(
     readonly manifest: ModelManifest,
     private readonly languageModel: LanguageModel,
     private readonly visionEncoder: VisionEncoder | undefined,
+    /** Decodes every answer of this model, batched. */
+    readonly scheduler: DecodeScheduler,
     private readonly options: ZiyaChatModelOptions,
   ) {
     this.modelId = manifest.modelId;
     this.demo = manifest.demo;
+    const asked = options.batchSize ?? 1;
+    this.batchLimit =
+      scheduler.pool.size < asked
+        ? `the decoder was built with --padding ${manifest.decoderPadding}, which cannot batch: rebuild it with --padding right to decode ${asked} sequences together`
+        : undefined;
   }
 
   /** Loads a model directory (`model.json`, decoder, embedding, tokenizer and, when present, vision graphs). */
@@ -96,9 +122,16 @@ export class ZiyaChatModel implements ChatModel {
     const languageModel = await loadLanguageModel(directory, sessionOptions);
     const { manifest } = languageModel;
     try {
+      const batchSize = manifest.decoderPadding === 'right' ? (options.batchSize ?? 1) : 1;
+      checkSlotMemory(languageModel, batchSize, options.executionProvider);
       const visionEncoder =
         manifest.files.vision === undefined ? undefined : await VisionEncoder.load(directory, manifest, sessionOptions);
-      return new ZiyaChatModel(manifest, languageModel, visionEncoder, options);
+      const scheduler = new DecodeScheduler(languageModel, {
+        batchSize,
+        ...(options.prefillChunk === undefined ? {} : { prefillChunk: options.prefillChunk }),
+        ...(options.observer === undefined ? {} : { observer: options.observer }),
+      });
+      return new ZiyaChatModel(manifest, languageModel, visionEncoder, scheduler, options);
     } catch (error) {
       await languageModel.dispose();
       throw error;
@@ -215,7 +248,7 @@ export class ZiyaChatModel implements ChatModel {
     if (signal?.aborted) return aborted(prompt.displayText);
 
     const generationStart = performance.now();
-    const generation = await this.languageModel.generate({
+    const generation = await this.scheduler.submit({
       ...(prefixEmbeddings === undefined ? {} : { prefixEmbeddings }),
       promptTokenIds: prompt.tokenIds,
       settings,
@@ -240,8 +273,9 @@ export class ZiyaChatModel implements ChatModel {
     };
   }
 
-  /** Releases every onnxruntime session. */
+  /** Lets the answers in progress finish, then releases every onnxruntime session. */
   async close(): Promise<void> {
+    await this.scheduler.close();
     await Promise.all([this.languageModel.dispose(), this.visionEncoder?.dispose()]);
   }
 }

@@ -22,7 +22,7 @@ export const command = new Command('build-model')
   .addOption(
     new Option('--padding <mode>', 'where attention_mask may hold padding (right: GQA lengths, fused CUDA kernels)')
       .choices(['any', 'right'])
-      .default('any'),
+      .default('right'),
   )
   .action(
     async (options: {

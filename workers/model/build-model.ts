@@ -35,7 +35,7 @@ export interface BuildModelOptions {
   visionFrom?: string;
   /**
    * Where `attention_mask` may hold padding: `any` (left padding included) or `right` (GQA's native lengths, the
-   * form CUDA's fused kernels take). See `PaddingMode`. @defaultValue 'any'
+   * form CUDA's fused kernels and the batching decode scheduler take). See `PaddingMode`. @defaultValue 'right'
    */
   padding?: PaddingMode;
   /** Called after every tensor; throttle it before printing (see `throttleProgress`). */
@@ -203,7 +203,7 @@ export function buildModel(options: BuildModelOptions): BuildModelResult {
       weights: textWeights,
       path: join(directory, modelFileNames.decoder),
       progress,
-      ...(options.padding === undefined ? {} : { padding: options.padding }),
+      padding: options.padding ?? 'right',
     });
     visionFile = writeVisionGraph(source, options, directory, progress);
   } finally {
@@ -219,7 +219,7 @@ export function buildModel(options: BuildModelOptions): BuildModelResult {
     source: source.source,
     demo: source.demo,
     dtype: options.dtype,
-    decoderPadding: options.padding ?? 'any',
+    decoderPadding: options.padding ?? 'right',
     text,
     ...(visionFile !== undefined && source.vision !== undefined ? { vision: source.vision } : {}),
     files: {

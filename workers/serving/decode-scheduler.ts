@@ -286,7 +286,9 @@ export class DecodeScheduler {
   private async step(decoding: Slot[]): Promise<void> {
     const started = performance.now();
     const { padTokenId, vocabSize } = this.model.manifest.text;
-    const rows = this.pool.staticShapes ? this.pool.size : Math.max(...decoding.map((slot) => this.slots.indexOf(slot))) + 1;
+    const rows = this.pool.staticShapes
+      ? this.pool.size
+      : Math.max(...decoding.map((slot) => this.slots.indexOf(slot))) + 1;
     const width = this.pool.staticShapes
       ? this.pool.capacity
       : Math.max(...this.slots.slice(0, rows).map((slot) => slot.length)) + 1;

@@ -3,6 +3,7 @@ import { Client, DefaultCache, EventDispatcher, LoggerLevel } from '@larksuiteoa
 import type { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { requestIdFor } from '../../src/contracts/platform.ts';
+import { platformConnected, platformLastEventSeconds, platformReconnects } from '../../src/observability/metrics.ts';
 import { startDeliveryWorker } from '../../src/pipeline/delivery-worker.ts';
 import { HeldPictures } from '../../src/pipeline/held-pictures.ts';
 import type { DownloadAttachment } from '../../src/pipeline/ingest-processor.ts';
@@ -15,10 +16,11 @@ import type { LarkMessageEvent } from './decode.ts';
 import { startWebhookServer, type WebhookServer } from './http.ts';
 import { httpInstanceWithTimeout } from './http-timeout.ts';
 import { LarkApi } from './lark-api.ts';
+import { LarkApiError } from './lark-api-error.ts';
 import { type LarkSettings, larkDefaults, resolveLarkDomain, validateLarkSettings } from './lark-config.ts';
 import { type ReceiveOutcome, receiveLarkEvent } from './receive-event.ts';
 import { sdkLogger } from './sdk-logger.ts';
-import { type LongConnection, startLongConnection } from './ws.ts';
+import { type LongConnection, replacementDelayMs, startLongConnection } from './ws.ts';
 
 /** Options of {@link startLarkAdapter}. */
 export interface LarkAdapterOptions {
@@ -29,6 +31,8 @@ export interface LarkAdapterOptions {
   adapterInstance?: string;
   /** Called with what became of each received message event (tests, metrics). */
   onOutcome?: (outcome: ReceiveOutcome, event: LarkMessageEvent) => void;
+  /** Ends the wait for an unreachable platform at start (shutdown during start-up). */
+  signal?: AbortSignal;
 }
 
 /** A running Lark adapter. */
@@ -37,6 +41,8 @@ export interface LarkAdapter {
   readonly adapterInstance: string;
   /** The webhook URL in webhook mode. */
   readonly webhookUrl?: string;
+  /** True while events can arrive: the long connection is up (it reconnects by itself), or the webhook listens. */
+  readonly connected: boolean;
   close(): Promise<void>;
 }
 
@@ -67,7 +73,7 @@ export async function startLarkAdapter(pipeline: PipelineContext, options: LarkA
     maxImageBytes: pipeline.settings.IMAGE_MAX_BYTES,
     logger,
   });
-  const botOpenId = await api.botOpenId(); // throws LarkCredentialsError for a wrong secret
+  const botOpenId = await untilReachable(() => api.botOpenId(), settings, logger, options.signal);
 
   const prefix = pipeline.keys.prefix;
   const replier = new CardReplier(
@@ -94,6 +100,7 @@ export async function startLarkAdapter(pipeline: PipelineContext, options: LarkA
     logger: sdkLogger(logger, [settings.appSecret, settings.encryptKey ?? '']),
   }).register({
     'im.message.receive_v1': async (event: LarkMessageEvent) => {
+      platformLastEventSeconds.set({ platform: 'lark' }, Date.now() / 1000);
       const outcome = await receiveLarkEvent(dependencies, event);
       options.onOutcome?.(outcome, event);
     },
@@ -143,6 +150,14 @@ export async function startLarkAdapter(pipeline: PipelineContext, options: LarkA
         domain: sdkDomain,
         dispatcher,
         logger,
+        ...(options.signal === undefined ? {} : { signal: options.signal }),
+        readyTimeoutMs: settings.connectTimeoutMs,
+        pingTimeoutMs: settings.pingTimeoutMs,
+        stallMs: settings.reconnectStallMs,
+        reconnectBaseMs: settings.reconnectBaseMs,
+        reconnectMaxMs: settings.reconnectMaxMs,
+        onStateChange: (state) => platformConnected.set({ platform: 'lark' }, state === 'connected' ? 1 : 0),
+        onReplace: (reason) => platformReconnects.inc({ platform: 'lark', reason }),
       });
     } else {
       webhook = await startWebhookServer({
@@ -164,12 +179,39 @@ export async function startLarkAdapter(pipeline: PipelineContext, options: LarkA
     botOpenId,
     adapterInstance,
     ...(webhook === undefined ? {} : { webhookUrl: webhook.url }),
+    get connected() {
+      return connection === undefined || connection.state === 'connected';
+    },
     async close() {
       connection?.close();
+      if (connection !== undefined) platformConnected.set({ platform: 'lark' }, 0);
       await webhook?.close();
       await replier.close();
       await Promise.all(workers.map((worker) => worker.close()));
       await listener.close();
     },
   };
+}
+
+/**
+ * `call` (the bot info at start), again and again while the platform is unreachable (network errors, 5xx, 429: a
+ * retryable {@link LarkApiError}), with the long connection's backoff; said once. A refused app throws at once.
+ */
+async function untilReachable<T>(
+  call: () => Promise<T>,
+  settings: Pick<LarkSettings, 'reconnectBaseMs' | 'reconnectMaxMs'>,
+  logger: PipelineContext['logger'],
+  signal: AbortSignal | undefined,
+): Promise<T> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await call();
+    } catch (error) {
+      if (!(error instanceof LarkApiError && error.retryable) || signal?.aborted) throw error;
+      if (attempt === 1) logger.warn(`Lark platform unreachable (${error.message}): retrying until it answers`);
+      const delayMs = replacementDelayMs(attempt, settings.reconnectBaseMs, settings.reconnectMaxMs);
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+      signal?.throwIfAborted();
+    }
+  }
 }

@@ -37,6 +37,16 @@ export interface LarkSettings {
   apiRetryDelayMs: number;
   /** An API call (image downloads included) unanswered after this long fails and is retried. @defaultValue 30000 */
   apiTimeoutMs: number;
+  /** Start waits this long for the long connection, then goes on while it keeps trying in the background. @defaultValue 30000 */
+  connectTimeoutMs: number;
+  /** A ping of the long connection with nothing back within this long ends the socket. @defaultValue 15000 */
+  pingTimeoutMs: number;
+  /** Disconnected this long while the SDK waits to retry: the adapter replaces its client. @defaultValue 180000 */
+  reconnectStallMs: number;
+  /** First delay before a replacement client (doubled per failed one, jittered). @defaultValue 1000 */
+  reconnectBaseMs: number;
+  /** Largest replacement delay before jitter. @defaultValue 60000 */
+  reconnectMaxMs: number;
 }
 
 /** Defaults of the optional settings, written once. */
@@ -54,6 +64,11 @@ export const larkDefaults = {
   apiAttempts: 4,
   apiRetryDelayMs: 250,
   apiTimeoutMs: 30_000,
+  connectTimeoutMs: 30_000,
+  pingTimeoutMs: 15_000,
+  reconnectStallMs: 180_000,
+  reconnectBaseMs: 1000,
+  reconnectMaxMs: 60_000,
 } as const satisfies Partial<LarkSettings>;
 
 /** The SDK's `domain` option and the language hint (feishu → zh-CN, lark → en) for a `LARK_DOMAIN` value. */
@@ -109,6 +124,9 @@ export function larkSettingsFromConfig(config: Config): LarkSettings | undefined
     imageWaitMs: config.LARK_IMAGE_WAIT_MS,
     allowedChats: config.ALLOWED_CHANNELS,
     allowedUsers: config.ALLOWED_USERS,
+    connectTimeoutMs: config.LARK_CONNECT_TIMEOUT_MS,
+    pingTimeoutMs: config.LARK_PING_TIMEOUT_MS,
+    reconnectStallMs: config.LARK_RECONNECT_STALL_MS,
   };
   validateLarkSettings(settings);
   return settings;

@@ -21,6 +21,7 @@ export async function startLarkFromConfig(
   config: Config,
   eventsConnection: Redis,
   logger: Logger,
+  signal?: AbortSignal,
 ): Promise<LarkAdapter | undefined> {
   try {
     const settings = larkSettingsFromConfig(config);
@@ -30,11 +31,60 @@ export async function startLarkFromConfig(
       return undefined;
     }
     const { startLarkAdapter } = await import('./lark-adapter.ts');
-    return await startLarkAdapter(pipeline, { settings, eventsConnection });
+    return await startLarkAdapter(pipeline, {
+      settings,
+      eventsConnection,
+      ...(signal === undefined ? {} : { signal }),
+    });
   } catch (error) {
     eventsConnection.disconnect();
     if (!isLarkStartError(error)) throw error;
     logger.error(`lark adapter not started: ${error.message}`);
     return undefined;
   }
+}
+
+/** The Lark adapter of `start`, coming up in the background. */
+export interface BackgroundLarkAdapter {
+  /** For `/readyz`: false while a Lark adapter that should be connected is not (true when none is configured). */
+  readonly ready: boolean;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the Lark adapter like {@link startLarkFromConfig} without waiting for it: an unreachable platform or a long
+ * connection that does not come up is retried in the background while the web chat and the other adapters serve.
+ * No failure of it ends the process: it is one log line.
+ */
+export function startLarkInBackground(
+  pipeline: PipelineContext,
+  config: Config,
+  eventsConnection: Redis,
+  logger: Logger,
+): BackgroundLarkAdapter {
+  const controller = new AbortController();
+  const state: { adapter?: LarkAdapter; settled: boolean } = { settled: false };
+  const starting = startLarkFromConfig(pipeline, config, eventsConnection, logger, controller.signal).then(
+    (adapter) => {
+      state.settled = true;
+      if (adapter !== undefined) state.adapter = adapter;
+    },
+    (error: unknown) => {
+      state.settled = true;
+      eventsConnection.disconnect();
+      if (!controller.signal.aborted) {
+        logger.error(`lark adapter not started: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    },
+  );
+  return {
+    get ready() {
+      return state.settled && (state.adapter === undefined || state.adapter.connected);
+    },
+    async close() {
+      controller.abort();
+      await starting;
+      await state.adapter?.close();
+    },
+  };
 }

@@ -3,7 +3,8 @@ import type { Logger } from '../../src/observability/logger.ts';
 
 /**
  * `ziya-visual-bot adapter lark`: the Feishu/Lark adapter alone on the shared Redis. Missing settings exit with 2,
- * refused credentials (the token call fails) with 1, each as one clear line that never contains a secret.
+ * refused credentials (the token call fails) with 1, each as one clear line that never contains a secret. A platform
+ * that is merely unreachable, or a long connection that does not come up, is retried while `/readyz` says not ready.
  */
 export async function runLarkAdapterCommand(config: Config, logger: Logger): Promise<void> {
   const { larkSettingsFromConfig } = await import('../../adapters/lark/lark-config.ts');
@@ -31,16 +32,18 @@ export async function runLarkAdapterCommand(config: Config, logger: Logger): Pro
   const { onShutdownSignal } = await import('../../src/pipeline/on-shutdown-signal.ts');
   const { startLarkAdapter } = await import('../../adapters/lark/lark-adapter.ts');
   const { createMetricsRegistry } = await import('../../src/observability/metrics.ts');
-  const { Readiness, ReadyFlag, redisCheck } = await import('../../src/observability/readiness.ts');
+  const { Readiness, redisCheck } = await import('../../src/observability/readiness.ts');
   const { startOpsServerOrWarn } = await import('../../src/observability/start-ops-server-or-warn.ts');
   const redis = createRedisConnection(config.REDIS_URL);
   const events = createRedisConnection(config.REDIS_URL);
   const pipeline = createPipelineContext(redis, config, logger);
-  const connected = new ReadyFlag();
-  const readiness = new Readiness().add('redis', redisCheck(redis)).add('platform', connected.check);
+  let adapter: Awaited<ReturnType<typeof startLarkAdapter>> | undefined;
+  let stopping = false;
+  const readiness = new Readiness()
+    .add('redis', redisCheck(redis))
+    .add('platform', () => !stopping && adapter?.connected === true);
   const registry = createMetricsRegistry([pipeline.queues.ingestQueue('lark'), pipeline.queues.repliesQueue('lark')]);
   const ops = await startOpsServerOrWarn({ registry, readiness, metricsToken: config.METRICS_TOKEN }, config, logger);
-  let adapter: Awaited<ReturnType<typeof startLarkAdapter>>;
   try {
     adapter = await startLarkAdapter(pipeline, { settings, eventsConnection: events });
   } catch (error) {
@@ -53,14 +56,14 @@ export async function runLarkAdapterCommand(config: Config, logger: Logger): Pro
     process.exitCode = 1;
     return;
   }
-  connected.set();
+  const started = adapter;
   logger.info(
-    { botOpenId: adapter.botOpenId, mode: settings.mode, webhook: adapter.webhookUrl },
-    'lark adapter connected',
+    { botOpenId: started.botOpenId, mode: settings.mode, webhook: started.webhookUrl, connected: started.connected },
+    started.connected ? 'lark adapter connected' : 'lark adapter started: the long connection is still being retried',
   );
   onShutdownSignal(logger, async () => {
-    connected.set(false);
-    await adapter.close();
+    stopping = true;
+    await started.close();
     await pipeline.queues.close();
     await redis.quit();
     await ops?.close();

@@ -54,6 +54,8 @@ export const command = new Command('start')
     closers.push(() => model.close());
     const worker = startModelWorker(pipeline, model, { turnMax: config.DRAIN_TURN_MAX });
     closers.push(() => closeWorkerWithin(worker, config.SHUTDOWN_GRACE_MS, logger));
+    const { startLarkInBackground } = await import('../../adapters/lark/run-lark-adapter.ts');
+    let lark: ReturnType<typeof startLarkInBackground> | undefined;
     const web = await startWebAdapter(pipeline, {
       port: config.WEB_PORT,
       host: config.WEB_HOST,
@@ -72,8 +74,9 @@ export const command = new Command('start')
       const discord = await startDiscordFromConfig(pipeline, config, createRedisConnection(redisUrl), logger);
       if (discord !== undefined) closers.push(() => discord.close());
     }
-    const { startLarkFromConfig } = await import('../../adapters/lark/run-lark-adapter.ts');
-    const lark = await startLarkFromConfig(pipeline, config, createRedisConnection(redisUrl), logger);
-    if (lark !== undefined) closers.push(() => lark.close());
+    // Not awaited: an unreachable Lark is retried in the background while the web chat serves.
+    const larkAdapter = startLarkInBackground(pipeline, config, createRedisConnection(redisUrl), logger);
+    lark = larkAdapter;
+    closers.push(() => larkAdapter.close());
     logger.info({ url: web.url, modelId: model.modelId, demo: model.demo }, `web chat ready at ${web.url}`);
   });

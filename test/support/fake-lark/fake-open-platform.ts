@@ -72,6 +72,16 @@ interface PushedEvent {
   /** When it was last pushed and when the first code-200 ack came (ms since the epoch). */
   pushedAt: number;
   ackedAt?: number;
+  /** The connection it was last pushed on (none yet: it waits for one). */
+  socket?: WebSocket;
+}
+
+/** The long connection's `ClientConfig` (seconds), sent with the endpoint and every pong. */
+export interface LongConnectionClientConfig {
+  PingInterval: number;
+  ReconnectCount: number;
+  ReconnectInterval: number;
+  ReconnectNonce: number;
 }
 
 /**
@@ -91,6 +101,27 @@ export class FakeOpenPlatform {
   connectionsOpened = 0;
   /** While true, acks are recorded but lost: the events stay unacknowledged (see {@link redeliverUnacked}). */
   loseAcks = false;
+  /** What the endpoint and pongs tell the SDK (the platform's settings). */
+  clientConfig: LongConnectionClientConfig = {
+    PingInterval: 120,
+    ReconnectCount: -1,
+    ReconnectInterval: 1,
+    ReconnectNonce: 0,
+  };
+  /** The next endpoint requests answer these codes, one each (`1` "system busy", `1000040350` the connection limit). */
+  readonly endpointFailures: Array<{ code: number; msg: string }> = [];
+  /** This many next WebSocket upgrades are refused with HTTP 503. */
+  refuseUpgrades = 0;
+  /** Upgrades refused so far. */
+  upgradesRefused = 0;
+  /** Endpoint requests answered with a failure code so far. */
+  endpointFailuresAnswered = 0;
+  /**
+   * A new connection gets, shortly after it opens, every unacknowledged event whose connection is gone or silent (or
+   * that was pushed while none was open), as Lark re-pushes after a reconnect.
+   */
+  redeliverOnConnect = true;
+  private readonly silent = new WeakSet<WebSocket>();
   private slowdown: { path: RegExp; delayMs: number } | undefined;
   private readonly tokens = new Set<string>();
   private readonly resources = new Map<string, Buffer>();
@@ -114,12 +145,22 @@ export class FakeOpenPlatform {
         this.json(response, 500, { code: 1, msg: String(error) });
       });
     });
-    this.wsServer = new WebSocketServer({ server: this.server, path: '/ws' });
+    this.wsServer = new WebSocketServer({
+      server: this.server,
+      path: '/ws',
+      verifyClient: (_info, callback) => {
+        if (this.refuseUpgrades <= 0) return callback(true);
+        this.refuseUpgrades -= 1;
+        this.upgradesRefused += 1;
+        callback(false, 503, 'Service Unavailable');
+      },
+    });
     this.wsServer.on('connection', (socket) => {
       this.connectionsOpened += 1;
       this.sockets.push(socket);
       socket.on('message', (data) => this.onFrame(socket, data as Buffer));
       socket.on('close', () => this.sockets.splice(this.sockets.indexOf(socket), 1));
+      if (this.redeliverOnConnect) setTimeout(() => this.redeliverLost(), 100);
     });
     await new Promise<void>((resolve) => this.server?.listen(0, '127.0.0.1', () => resolve()));
     this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
@@ -133,9 +174,31 @@ export class FakeOpenPlatform {
     await new Promise<void>((resolve) => this.server?.close(() => resolve()));
   }
 
-  /** Long connections currently open. */
+  /** Long connections currently open and answering (a silent one does not count). */
   get connections(): number {
-    return this.sockets.length;
+    return this.sockets.filter((socket) => !this.silent.has(socket)).length;
+  }
+
+  /** The open connections go silent: still open, but no pong and no event reaches them (a half-open connection). */
+  silence(): void {
+    for (const socket of this.sockets) this.silent.add(socket);
+  }
+
+  /** Events not acknowledged with code 200 yet. */
+  unacked(): number {
+    return [...this.pushed.values()].filter((pushed) => !pushed.acked).length;
+  }
+
+  private isLive(socket: WebSocket | undefined): socket is WebSocket {
+    return socket !== undefined && socket.readyState === socket.OPEN && !this.silent.has(socket);
+  }
+
+  /** Re-pushes, in push order, the unacknowledged events whose connection is gone or silent (or that had none). */
+  private redeliverLost(): void {
+    if (!this.sockets.some((socket) => this.isLive(socket))) return;
+    for (const pushed of this.pushed.values()) {
+      if (!pushed.acked && !this.isLive(pushed.socket)) this.push(pushed);
+    }
   }
 
   /** Drops every long connection (a server restart); the SDK reconnects by itself. */
@@ -161,7 +224,10 @@ export class FakeOpenPlatform {
     });
   }
 
-  /** Pushes an event over the long connection to one random client (like Lark's cluster mode); returns its id. */
+  /**
+   * Pushes an event over the long connection to one random client (like Lark's cluster mode); returns its id. With no
+   * connection open it waits for the next one (see {@link redeliverOnConnect}).
+   */
   pushEvent(event: MessageEvent, socketIndex?: number): string {
     this.addUserMessage(event);
     const frameMessageId = `evt-${randomBytes(6).toString('hex')}`;
@@ -174,6 +240,9 @@ export class FakeOpenPlatform {
       pushedAt: Date.now(),
     };
     this.pushed.set(frameMessageId, pushed);
+    if (socketIndex === undefined && !this.sockets.some((socket) => this.isLive(socket)) && this.redeliverOnConnect) {
+      return frameMessageId;
+    }
     this.push(pushed, socketIndex);
     return frameMessageId;
   }
@@ -197,11 +266,13 @@ export class FakeOpenPlatform {
   }
 
   private push(pushed: PushedEvent, socketIndex?: number): void {
-    const open = this.sockets.filter((socket) => socket.readyState === socket.OPEN);
+    const open = this.sockets.filter((socket) => this.isLive(socket));
     const socket = socketIndex === undefined ? open[Math.floor(Math.random() * open.length)] : open[socketIndex];
     if (socket === undefined) throw new Error('no long connection is open');
     this.seq += 1;
     pushed.pushes += 1;
+    pushed.pushedAt = Date.now();
+    pushed.socket = socket;
     const frame: Frame = {
       SeqID: this.seq,
       LogID: this.seq,
@@ -221,13 +292,12 @@ export class FakeOpenPlatform {
 
   private onFrame(socket: WebSocket, data: Buffer): void {
     const frame = decodeFrame(data);
+    if (this.silent.has(socket)) return;
     if (frame.method === 0 && headerOf(frame, 'type') === 'ping') {
       const pong: Frame = {
         ...frame,
         headers: [{ key: 'type', value: 'pong' }],
-        payload: new TextEncoder().encode(
-          JSON.stringify({ PingInterval: 120, ReconnectCount: -1, ReconnectInterval: 1, ReconnectNonce: 0 }),
-        ),
+        payload: new TextEncoder().encode(JSON.stringify(this.clientConfig)),
       };
       socket.send(encodeFrame(pong));
       return;
@@ -292,13 +362,18 @@ export class FakeOpenPlatform {
       if (body['AppID'] !== this.options.appId || body['AppSecret'] !== this.options.appSecret) {
         return this.json(response, 200, { code: 514, msg: 'auth failed', data: {} });
       }
+      const failure = this.endpointFailures.shift();
+      if (failure !== undefined) {
+        this.endpointFailuresAnswered += 1;
+        return this.json(response, 200, { code: failure.code, msg: failure.msg, data: {} });
+      }
       this.counter += 1;
       const port = new URL(this.url).port;
       return this.json(response, 200, {
         code: 0,
         data: {
           URL: `ws://127.0.0.1:${port}/ws?device_id=device-${this.counter}&service_id=1`,
-          ClientConfig: { PingInterval: 120, ReconnectCount: -1, ReconnectInterval: 1, ReconnectNonce: 0 },
+          ClientConfig: this.clientConfig,
         },
       });
     }

@@ -1,0 +1,101 @@
+import { describe, expect, it } from 'vitest';
+import { platformConnected, platformReconnects } from '../../src/observability/metrics.ts';
+import { messageEvent } from '../support/fake-lark/lark-events.ts';
+import { answerTo, pause, useLarkStack, user } from './lark-harness.ts';
+
+/** Every failure below must be over within this long: detection, backoff (≤ 2 × 400 ms) and a new connection. */
+const reconnectBoundMs = 6000;
+
+/** The value of a metric series (0 when absent). */
+async function metricValue(
+  metric: typeof platformConnected | typeof platformReconnects,
+  labels: Record<string, string>,
+): Promise<number> {
+  const { values } = await metric.get();
+  const found = values.find((value) => Object.entries(labels).every(([key, wanted]) => value.labels[key] === wanted));
+  return found?.value ?? 0;
+}
+
+// The long connection's two ways to die quietly: the SDK's WSClient stops for good when the endpoint answers
+// "system busy" (or the connection limit, or 403) during a reconnect, and it never notices a connection that stays
+// open but answers nothing. The adapter replaces the client in both cases; the event pushed during the gap is
+// re-pushed by the platform on the new connection and answered once.
+describe('Lark long connection liveness (real SDK WSClient against the fake platform)', () => {
+  const log: string[] = [];
+  const stack = useLarkStack({
+    appId: 'cli_a1b2c3d4e5f60019',
+    appSecret: 'secret-liveness',
+    settings: { MAX_NEW_TOKENS: 8 },
+    // The platform's own settings, short: ping every second.
+    lark: { pingTimeoutMs: 400, reconnectBaseMs: 200, reconnectMaxMs: 400, reconnectStallMs: 3000 },
+    log,
+  });
+  const { fake } = stack;
+  fake.clientConfig = { PingInterval: 1, ReconnectCount: -1, ReconnectInterval: 1, ReconnectNonce: 0 };
+  const text = (chatId: string, words: string) =>
+    messageEvent({ chatId, chatType: 'p2p', sender: user('gina'), messageType: 'text', content: { text: words } });
+  const lines = () => log.map((line) => JSON.parse(line) as Record<string, unknown>);
+
+  /** Waits for the gap to end and the event pushed in it to be answered exactly once. */
+  const expectAnsweredOnceAfterGap = async (event: ReturnType<typeof text>, since: number) => {
+    await fake.waitFor(() => stack.adapter.connected && fake.connections === 1, reconnectBoundMs, 'the reconnect');
+    expect(Date.now() - since).toBeLessThan(reconnectBoundMs);
+    const messageId = event.event.message.message_id;
+    const answer = await answerTo(fake, messageId);
+    await pause(500);
+    expect(answer.messages).toHaveLength(1);
+    expect(fake.repliesTo(messageId)).toHaveLength(1);
+    expect(stack.model.calls.filter((call) => call.request.requestId === `lark-${messageId}`)).toHaveLength(1);
+    expect(await metricValue(platformConnected, { platform: 'lark' })).toBe(1);
+  };
+
+  it('starts connected', async () => {
+    expect(stack.adapter.connected).toBe(true);
+    const event = text('oc_live_0', 'hello');
+    fake.pushEvent(event);
+    expect((await answerTo(fake, event.event.message.message_id)).messages).toHaveLength(1);
+  });
+
+  it('replaces the client when the endpoint answers "system busy" during a reconnect (the SDK gives up)', async () => {
+    const replacedBefore = await metricValue(platformReconnects, { platform: 'lark', reason: 'gave_up' });
+    fake.endpointFailures.push({ code: 1, msg: 'system busy' });
+    const since = Date.now();
+    fake.dropConnections();
+    await fake.waitFor(() => fake.endpointFailuresAnswered === 1, reconnectBoundMs, 'the busy endpoint');
+    expect(stack.adapter.connected).toBe(false);
+    expect(await metricValue(platformConnected, { platform: 'lark' })).toBe(0);
+    const event = text('oc_live_busy', 'are you there after the busy endpoint?');
+    fake.pushEvent(event);
+    await expectAnsweredOnceAfterGap(event, since);
+    expect(await metricValue(platformReconnects, { platform: 'lark', reason: 'gave_up' })).toBe(replacedBefore + 1);
+    expect(lines().some((line) => String(line['msg']).includes('system busy') && line['reason'] === 'gave_up')).toBe(
+      true,
+    );
+    const restored = lines().filter((line) => String(line['msg']).startsWith('Lark long connection restored'));
+    expect(restored).toHaveLength(1);
+    expect(restored[0]?.['gapMs']).toBeGreaterThan(0);
+  });
+
+  it('ends a connection that went silent (no pongs) and reconnects', async () => {
+    const opened = fake.connectionsOpened;
+    const since = Date.now();
+    fake.silence();
+    const event = text('oc_live_silent', 'are you there after the silence?');
+    fake.pushEvent(event);
+    const lost = () => lines().filter((line) => String(line['msg']).startsWith('Lark long connection lost')).length;
+    // The gap is short here (the new connection opens at once): the log shows it was noticed.
+    await fake.waitFor(() => lost() === 2, reconnectBoundMs, 'the silent connection noticed');
+    await expectAnsweredOnceAfterGap(event, since);
+    expect(fake.connectionsOpened).toBeGreaterThan(opened);
+    expect(lines().filter((line) => String(line['msg']).startsWith('Lark long connection restored'))).toHaveLength(2);
+  });
+
+  it('logs each state change once, with no stack trace and no secret', () => {
+    if (process.env['SHOW_LOG']) console.log(log.join(''));
+    const lost = lines().filter((line) => String(line['msg']).startsWith('Lark long connection lost'));
+    expect(lost).toHaveLength(2);
+    expect(log.join('\n')).not.toMatch(/\n\s+at /);
+    expect(log.join('\n')).not.toContain('"stack"');
+    expect(log.join('\n')).not.toContain('secret-liveness');
+  });
+});

@@ -183,3 +183,34 @@ describe('ZiyaChatModel with a failing embedding cache', () => {
     }
   });
 });
+
+describe('ZiyaChatModel batching several answers', () => {
+  it('answers pictures and text asked together exactly as it answers each alone', async () => {
+    const batches: number[] = [];
+    const batched = await ZiyaChatModel.load(tinyVisualModelDirectory(), {
+      executionProvider: 'cpu',
+      threads: 1,
+      batchSize: 4,
+      onVisionBatch: (images) => batches.push(images),
+    });
+    const single = await ZiyaChatModel.load(tinyVisualModelDirectory(), { executionProvider: 'cpu', threads: 1 });
+    try {
+      const pictures = await Promise.all(['#d02020', '#20a040', '#2040e0'].map((colour) => image(colour)));
+      const requests = [
+        ...pictures.map((picture, index) => request({ requestId: `picture-${index}`, image: picture })),
+        request({ requestId: 'text-only', question: 'Hello there' }),
+      ];
+      const together = await Promise.all(requests.map((each) => batched.answer(each)));
+      // Preprocessing ends at slightly different times: whatever the split, every picture ran exactly once.
+      expect(batches.reduce((sum, images) => sum + images, 0)).toBe(3);
+      for (const [index, each] of requests.entries()) {
+        const alone = await single.answer(each);
+        expect(together[index]!.tokenIds, each.requestId).toEqual(alone.tokenIds);
+        expect(together[index]!.text).toBe(alone.text);
+      }
+      expect(batched.batchSize).toBe(4);
+    } finally {
+      await Promise.all([batched.close(), single.close()]);
+    }
+  });
+});

@@ -71,17 +71,29 @@ export class VisionEncoder {
   /** Runs the tower on one preprocessed image `[3, size, size]`; returns `[imageSlots, hiddenSize]` vectors. */
   async encode(pixels: Float32Array, signal?: AbortSignal): Promise<Float32Array> {
     signal?.throwIfAborted();
-    const size = this.imageSize;
-    const input = tensor('float32', pixels, [1, 3, size, size]);
-    const outputs = await runSession(this.session, { [visionInputName]: input }, { [visionOutputName]: null });
+    const [embeddings] = await this.encodeBatch([pixels]);
     signal?.throwIfAborted();
+    return embeddings!;
+  }
+
+  /** Runs the tower once over several preprocessed images; returns each image's `[imageSlots, hiddenSize]` vectors. */
+  async encodeBatch(images: readonly Float32Array[]): Promise<Float32Array[]> {
+    const size = this.imageSize;
+    const perImage = 3 * size * size;
+    const batch = new Float32Array(images.length * perImage);
+    images.forEach((pixels, index) => {
+      batch.set(pixels, index * perImage);
+    });
+    const input = tensor('float32', batch, [images.length, 3, size, size]);
+    const outputs = await runSession(this.session, { [visionInputName]: input }, { [visionOutputName]: null });
     const embeddings = outputs[visionOutputName]!.data as Float32Array;
-    if (embeddings.length !== this.imageSlots * this.hiddenSize) {
+    const perOutput = this.imageSlots * this.hiddenSize;
+    if (embeddings.length !== images.length * perOutput) {
       throw new Error(
-        `${visionOutputName} has ${embeddings.length} values, expected ${this.imageSlots}×${this.hiddenSize}`,
+        `${visionOutputName} has ${embeddings.length} values, expected ${images.length}×${this.imageSlots}×${this.hiddenSize}`,
       );
     }
-    return embeddings;
+    return images.map((_, index) => embeddings.slice(index * perOutput, (index + 1) * perOutput));
   }
 
   /** Releases the session. */

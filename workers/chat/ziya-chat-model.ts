@@ -13,6 +13,7 @@ import { loadLanguageModel } from '../runtime/language-model.ts';
 import type { ExecutionProvider } from '../runtime/onnx-session.ts';
 import { DecodeScheduler, type SchedulerObserver } from '../serving/decode-scheduler.ts';
 import { checkSlotMemory } from '../serving/slot-memory.ts';
+import { VisionBatcher } from '../serving/vision-batcher.ts';
 import { preprocessImage } from './preprocess-image.ts';
 import { buildPrompt } from './prompt-builder.ts';
 import { VisionEncoder } from './vision-encoder.ts';
@@ -40,6 +41,8 @@ export interface ZiyaChatModelOptions {
   prefillChunk?: number;
   /** Told of each decode step, join, first token and token gap (metrics). */
   observer?: SchedulerObserver;
+  /** Told the number of images in each vision-tower run. */
+  onVisionBatch?: (images: number) => void;
 }
 
 /** Where the time of one answer went, in milliseconds (what {@link ChatModelResult} asks for, and more). */
@@ -95,6 +98,8 @@ export class ZiyaChatModel implements ChatModel {
 
   /** Why the batch size is lower than asked, when it is. */
   readonly batchLimit: string | undefined;
+  /** Images of answers that start together go through the vision tower as one batch. */
+  private readonly visionBatcher: VisionBatcher | undefined;
 
   private constructor(
     readonly manifest: ModelManifest,
@@ -106,6 +111,10 @@ export class ZiyaChatModel implements ChatModel {
   ) {
     this.modelId = manifest.modelId;
     this.demo = manifest.demo;
+    this.visionBatcher =
+      visionEncoder === undefined
+        ? undefined
+        : new VisionBatcher(visionEncoder, scheduler.pool.size, options.onVisionBatch);
     const asked = options.batchSize ?? 1;
     this.batchLimit =
       scheduler.pool.size < asked
@@ -169,7 +178,7 @@ export class ZiyaChatModel implements ChatModel {
       ...(signal === undefined ? {} : { signal }),
     });
     const towerStart = performance.now();
-    const embeddings = await encoder.encode(pixels, signal);
+    const embeddings = await this.visionBatcher!.encode(pixels, signal);
     const towerEnd = performance.now();
     try {
       await cache?.set(this.modelId, image.sha256, embeddings);

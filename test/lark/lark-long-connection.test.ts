@@ -99,3 +99,48 @@ describe('Lark long connection liveness (real SDK WSClient against the fake plat
     expect(log.join('\n')).not.toContain('secret-liveness');
   });
 });
+
+// The first connection: upgrades refused, and with the platform's real `ReconnectInterval` (120 s) the SDK's next try
+// would come two minutes later. Start goes on after its timeout (it used to throw "no Lark long connection after
+// 30000 ms" and take the process down); the adapter replaces the stalled client and connects within the bound.
+describe('Lark long connection refused for longer than the start timeout', () => {
+  const connectTimeoutMs = 800;
+  const stallMs = 2000;
+  const log: string[] = [];
+  const stack = useLarkStack({
+    appId: 'cli_a1b2c3d4e5f60020',
+    appSecret: 'secret-refused',
+    settings: { MAX_NEW_TOKENS: 8 },
+    lark: { connectTimeoutMs, reconnectStallMs: stallMs, reconnectBaseMs: 200, reconnectMaxMs: 400 },
+    log,
+  });
+  const { fake } = stack;
+  fake.clientConfig = { PingInterval: 120, ReconnectCount: -1, ReconnectInterval: 120, ReconnectNonce: 0 };
+  fake.refuseUpgrades = 2;
+
+  it('starts without a connection, says so once, and is connected within stall + backoff', async () => {
+    const startedAt = Date.now();
+    expect(stack.adapter.connected).toBe(false);
+    expect(fake.upgradesRefused).toBe(2);
+    const waiting = log.filter((line) => line.includes(`no Lark long connection after ${connectTimeoutMs} ms`));
+    expect(waiting).toHaveLength(1);
+    const event = messageEvent({
+      chatId: 'oc_refused',
+      chatType: 'p2p',
+      sender: user('hana'),
+      messageType: 'text',
+      content: { text: 'pushed while the bot was not connected' },
+    });
+    fake.pushEvent(event);
+    // Within the stall time, the largest backoff (2 × 200 ms) and a check interval (1 s) of the client's start.
+    await fake.waitFor(() => stack.adapter.connected, stallMs + 400 + 1000 + 1000, 'the connection');
+    expect(Date.now() - startedAt).toBeLessThan(stallMs + 2400);
+    const messageId = event.event.message.message_id;
+    expect((await answerTo(fake, messageId)).messages).toHaveLength(1);
+    await pause(500);
+    expect(fake.repliesTo(messageId)).toHaveLength(1);
+    expect(log.some((line) => line.includes('"reason":"stalled"'))).toBe(true);
+    expect(await metricValue(platformReconnects, { platform: 'lark', reason: 'stalled' })).toBeGreaterThanOrEqual(1);
+    expect(log.join('\n')).not.toMatch(/\n\s+at /);
+  });
+});

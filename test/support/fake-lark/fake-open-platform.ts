@@ -138,8 +138,8 @@ export class FakeOpenPlatform {
     this.cardPermission = options.cardPermission ?? true;
   }
 
-  /** Starts listening on a random local port. */
-  async start(): Promise<this> {
+  /** Starts listening on a random local port (or `port`). */
+  async start(port = 0): Promise<this> {
     this.server = createServer((request, response) => {
       this.handle(request, response).catch((error: unknown) => {
         this.json(response, 500, { code: 1, msg: String(error) });
@@ -162,7 +162,7 @@ export class FakeOpenPlatform {
       socket.on('close', () => this.sockets.splice(this.sockets.indexOf(socket), 1));
       if (this.redeliverOnConnect) setTimeout(() => this.redeliverLost(), 100);
     });
-    await new Promise<void>((resolve) => this.server?.listen(0, '127.0.0.1', () => resolve()));
+    await new Promise<void>((resolve) => this.server?.listen(port, '127.0.0.1', () => resolve()));
     this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
     return this;
   }

@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DecoderModel } from '../../workers/runtime/decoder-model.ts';
 import { generate } from '../../workers/runtime/generate.ts';
-import { generateBatch } from '../../workers/runtime/generate-batch.ts';
 import type { GenerationRequest, GenerationSettings } from '../../workers/runtime/generation-types.ts';
 import { type LanguageModel, loadLanguageModel } from '../../workers/runtime/language-model.ts';
 import { createTestTokenizer, testTextConfig, writeTestModel } from './support/test-model.ts';
@@ -146,8 +145,6 @@ describe('generate', () => {
     const expected = await generate(model, request({ settings: { ...greedy, maxNewTokens: 10 } }));
     for (const run of [
       (fake: DecoderModel) => generate(fake, request({ settings: { ...greedy, maxNewTokens: 10 } })),
-      async (fake: DecoderModel) =>
-        (await generateBatch(fake, [request({ settings: { ...greedy, maxNewTokens: 10 } }), request()]))[0]!,
     ]) {
       let refused = 0;
       const fake: DecoderModel = {

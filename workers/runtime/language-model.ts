@@ -6,7 +6,6 @@ import { loadTokenizer } from '../model/tokenizer/text-tokenizer.ts';
 import type { DecoderModel, DecoderOutput, DecoderStep, KeyValueTensors } from './decoder-model.ts';
 import { DeviceCacheGraphs, releaseCache } from './device-cache-graphs.ts';
 import { generate } from './generate.ts';
-import { generateBatch } from './generate-batch.ts';
 import type { GenerationTokenizer } from './generation-tokenizer.ts';
 import type { GenerationRequest, GenerationResult } from './generation-types.ts';
 import { type CacheType, decoderNames, embedNames, validateGraphs } from './model-directory-validation.ts';
@@ -185,11 +184,6 @@ export class LanguageModel implements DecoderModel {
   /** Generates one reply. */
   generate(request: GenerationRequest): Promise<GenerationResult> {
     return generate(this, request);
-  }
-
-  /** Generates several replies, their decode steps batched into one decoder run each. */
-  generateBatch(requests: readonly GenerationRequest[]): Promise<GenerationResult[]> {
-    return generateBatch(this, requests);
   }
 
   /** Releases both sessions. */

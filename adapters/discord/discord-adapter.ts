@@ -279,7 +279,9 @@ export async function startDiscordAdapter(
     typing.stop(reply.requestId);
     const commandLocale = reply.replyTarget['command'] === 'reset' ? reply.replyTarget['locale'] : undefined;
     let text =
-      commandLocale !== undefined && reply.error === undefined ? t(commandLocale, 'reset.done') : renderReply(reply);
+      commandLocale !== undefined && reply.error === undefined
+        ? t(commandLocale, 'reset.done')
+        : renderReply(reply, { demoNotice: true });
     const extraImages = Number(reply.replyTarget['extraImages'] ?? 0);
     if (reply.error === undefined && extraImages > 0) {
       text = `${t(reply.language, 'note.first_image_only', { count: extraImages + 1 })}\n\n${text}`;

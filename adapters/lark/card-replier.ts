@@ -145,7 +145,7 @@ export class CardReplier {
     if (messageId === undefined) throw new Error(`reply ${requestId} has no messageId in its replyTarget`);
     await this.streams.get(requestId)?.stop();
     this.streams.delete(requestId);
-    const text = renderReply(reply);
+    const text = renderReply(reply, { demoNotice: true });
     const key = this.key(requestId);
     const deadline = Date.now() + (this.options.creationWaitMs ?? 15_000);
     for (;;) {

@@ -52,6 +52,12 @@ export const command = new Command('start')
     );
     const model = await loadChatModel(config, pipeline.embeddings, logger);
     closers.push(() => model.close());
+    if (model.demo && (config.DISCORD_TOKEN !== undefined || config.LARK_APP_ID !== undefined)) {
+      logger.warn(
+        { modelId: model.modelId },
+        'DEMO MODEL ON A REAL PLATFORM: the model has random weights (MODEL_DIR unset: the tiny demo model), so Discord/Lark users get nonsense, each answer with the demo notice. Build the real Ziya model (README "Using the real Ziya model") and set MODEL_DIR',
+      );
+    }
     const worker = startModelWorker(pipeline, model, { turnMax: config.DRAIN_TURN_MAX });
     closers.push(() => closeWorkerWithin(worker, config.SHUTDOWN_GRACE_MS, logger));
     const { startLarkInBackground } = await import('../../adapters/lark/run-lark-adapter.ts');

@@ -31,6 +31,8 @@ export const chatReplySchema = z.object({
   noteKey: z.string().optional(),
   /** The language to render the note in (the user's own; the catalog falls back to English). */
   noteLanguage: z.string().optional(),
+  /** True when the answer came from the random-weight demo model: Discord and Lark show the demo notice with it. */
+  demo: z.boolean().optional(),
   /** The channel's request answered before this one: its reply is delivered first, so answers keep their order. */
   after: requestIdSchema.optional(),
 });

@@ -65,7 +65,7 @@ function replyFor(
   request: ChatRequest,
   previous: string | undefined,
   choice: ReplyLanguageChoice,
-  fields: Pick<ChatReply, 'text' | 'finishReason'> & { error?: ReplyError },
+  fields: Pick<ChatReply, 'text' | 'finishReason' | 'demo'> & { error?: ReplyError },
 ): ChatReply {
   return {
     version: 1,
@@ -232,7 +232,14 @@ async function answerRequest(
     },
     { requestId: request.id, role: 'assistant', text: answer, language, at },
   ]);
-  await Promise.all([appended, enqueueReply(choice, { text: answer, finishReason: result.finishReason })]);
+  await Promise.all([
+    appended,
+    enqueueReply(choice, {
+      text: answer,
+      finishReason: result.finishReason,
+      ...(model.demo ? { demo: true } : {}),
+    }),
+  ]);
   logger.info(
     {
       language,

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { t } from '../../src/i18n/catalog.ts';
 import { solidPng } from '../support/test-images.ts';
 import { answerTo, ids, person, useRig } from './discord-harness.ts';
 
@@ -63,5 +64,19 @@ describe('Discord adapter: a Chinese and an English conversation at once', () =>
     expect(call(zh1)?.image?.sha256).not.toBe(call(en1)?.image?.sha256);
     expect(await rig.pipeline.contexts.load(`discord:${ids.zhChannel}`)).toHaveLength(4);
     expect(await rig.pipeline.contexts.load(`discord:${ids.general}`)).toHaveLength(4);
+    // The tiny model has random weights: every answer says so, in the answer's language.
+    expect(rig.model.demo).toBe(true);
+    const noticed = (channelId: string, id: string, notice: string) =>
+      rig.discord.waitFor(
+        () =>
+          answerTo(rig.discord, channelId, id)
+            .map((message) => message.content)
+            .join('\n')
+            .endsWith(notice),
+        10_000,
+        `the demo notice under the answer to ${id}`,
+      );
+    await noticed(ids.zhChannel, zh2, t('zh-CN', 'demo.banner'));
+    await noticed(ids.general, en2, t('en', 'demo.banner'));
   });
 });

@@ -9,7 +9,7 @@ const dave = person('200000000000000004', 'dave');
 /** The scripted model, but a question containing "slowly" waits 1.5 s before its first word (time for typing). */
 class SlowStartModel implements ChatModel {
   readonly modelId = 'fake-model';
-  readonly demo = true;
+  readonly demo = false;
   constructor(private readonly inner: ChatModel) {}
   async answer(request: ChatModelRequest): Promise<ChatModelResult> {
     if (request.question.includes('shout')) {

@@ -1,5 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { t } from '../../src/i18n/catalog.ts';
 import { findFreePort } from '../../src/redis/private-redis-server.ts';
 import { CliProcess } from '../support/cli-process.ts';
 import { FakeOpenPlatform } from '../support/fake-lark/fake-open-platform.ts';
@@ -44,6 +45,9 @@ describe('Lark through the CLI', () => {
     fake.pushEvent(event);
     const answer = await answerTo(fake, event.event.message.message_id, 60_000);
     expect(answer.messages).toHaveLength(1);
+    // The tiny model has random weights: the answer says so, and start warned about it.
+    expect(answer.text).toContain(t('zh-CN', 'demo.banner'));
+    expect(run.text()).toContain('DEMO MODEL ON A REAL PLATFORM');
     run.child.kill('SIGTERM');
     expect(await run.exited).toBe(0);
     expect(run.text()).not.toContain(appSecret);

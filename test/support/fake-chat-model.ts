@@ -7,7 +7,7 @@ import type { ChatModel, ChatModelRequest, ChatModelResult, EmbeddingCache } fro
  */
 export class FakeChatModel implements ChatModel {
   readonly modelId = 'fake-model';
-  readonly demo = true;
+  readonly demo = false;
   readonly requests: ChatModelRequest[] = [];
 
   constructor(

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { type DiscordAdapter, startDiscordAdapter } from '../../../adapters/discord/discord-adapter.ts';
 import { type LarkAdapter, startLarkAdapter } from '../../../adapters/lark/lark-adapter.ts';
+import type { LarkSettings } from '../../../adapters/lark/lark-config.ts';
 import type { Logger } from '../../../src/observability/logger.ts';
 import {
   createPipelineContext,
@@ -36,6 +37,8 @@ export interface ChatStackOptions {
   appendOnly?: boolean;
   /** In-process Lark adapter replicas, each with its own long connection. @defaultValue 1 */
   larkReplicas?: number;
+  /** Settings of the in-process Lark adapters over the stack's (long-connection timings, say). */
+  larkSettings?: Partial<LarkSettings>;
   /** The workers' LOG_LEVEL. @defaultValue `warn` */
   workerLogLevel?: string;
   /** Where the workers' output goes. @defaultValue `inherit` */
@@ -140,6 +143,7 @@ export class ChatStack {
             imageWaitMs: 0,
             apiRetryDelayMs: 50,
             ...(options.platformTimeoutMs === undefined ? {} : { apiTimeoutMs: options.platformTimeoutMs }),
+            ...options.larkSettings,
           },
           eventsConnection: stack.connection(),
         }),

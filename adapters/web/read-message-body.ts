@@ -10,6 +10,11 @@ export class WebBodyTooLargeError extends Error {
   override readonly name = 'WebBodyTooLargeError';
 }
 
+/** The body is neither `application/json` nor `multipart/form-data` (answered with 415, before it is read). */
+export class WebUnsupportedMediaTypeError extends Error {
+  override readonly name = 'WebUnsupportedMediaTypeError';
+}
+
 /** A chat message as posted by the page. */
 export interface WebMessageBody {
   text: string;
@@ -49,11 +54,18 @@ function decodeBase64Image(value: string): { bytes: Uint8Array; mediaType?: stri
   return { bytes: new Uint8Array(Buffer.from(value, 'base64')) };
 }
 
-/** Parses a message posted as JSON `{ text, image (base64 or data: URL), ... }` or as multipart/form-data. */
+/**
+ * Parses a message posted as `application/json` `{ text, image (base64 or data: URL), ... }` or as
+ * `multipart/form-data`. Any other type is refused before a byte is read: a cross-site form or no-cors fetch can send
+ * `text/plain`, which must never pass for JSON.
+ */
 export async function readMessageBody(request: IncomingMessage, limitBytes: number): Promise<WebMessageBody> {
   const contentType = request.headers['content-type'] ?? '';
+  const mediaType = contentType.split(';')[0]?.trim().toLowerCase();
+  if (mediaType !== 'application/json' && mediaType !== 'multipart/form-data')
+    throw new WebUnsupportedMediaTypeError('the body must be application/json or multipart/form-data');
   const body = await readBody(request, limitBytes);
-  if (contentType.startsWith('multipart/form-data')) {
+  if (mediaType === 'multipart/form-data') {
     let form: FormData;
     try {
       form = await new Request('http://localhost/', {

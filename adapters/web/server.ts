@@ -12,8 +12,9 @@
  *        clientMessageId (letters, digits, - and _) makes retries idempotent; a random one is made when absent.
  *        Every error the user should see (empty, too long, bad image) comes back later as an SSE `reply` with
  *        `error` set, in order with the channel's other replies; the POST itself fails only for a malformed
- *        request (400 { error: 'bad_request', message }), a body over the upload limit (413), or a message over the
- *        rate limits after this minute's `rate_limited` reply was already sent (429 { requestId, error, message }).
+ *        request (400 { error: 'bad_request', message }), another body type (415, not read: a cross-site form's
+ *        text/plain is never JSON), a body over the upload limit (413), or a message over the rate limits after this
+ *        minute's `rate_limited` reply was already sent (429 { requestId, error, message }).
  *   GET  /api/channels/:channel/events       → text/event-stream; events (data is JSON):
  *          event: progress  data: { requestId, text }      accumulated partial answer (throttled, ≥ 300 ms)
  *          event: reply     data: { requestId, text, language, finishReason, error? }
@@ -29,6 +30,10 @@
  *                                          that /admin/queues/login gives for it; read-only unless ADMIN_WRITE=true)
  *
  * :channel is 1–64 characters of letters, digits, - and _. Platform `web`, channelKey `web:<channel>`.
+ * Every route but /healthz and /readyz answers 403 { error: 'forbidden_host' } unless asked by an IP address,
+ * `localhost` or WEB_PUBLIC_URL's host (DNS rebinding), and every POST 403 { error: 'cross_site_request' } when its
+ * Origin (or Sec-Fetch-Site) says another site sent it. Event streams are capped per client address and in total
+ * (429 / 503 { error: 'too_many_streams', message }).
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -47,7 +52,12 @@ import type { PipelineContext } from '../../src/pipeline/pipeline-context.ts';
 import { receiveMessage } from '../../src/pipeline/receive-message.ts';
 import type { ModelInfoStore } from '../../src/store/model-info-store.ts';
 import type { ChannelHub } from './channel-hub.ts';
-import { BadWebRequestError, readMessageBody, WebBodyTooLargeError } from './read-message-body.ts';
+import {
+  BadWebRequestError,
+  readMessageBody,
+  WebBodyTooLargeError,
+  WebUnsupportedMediaTypeError,
+} from './read-message-body.ts';
 import { serveStaticFile } from './static-files.ts';
 
 /** What the web chat's HTTP server works with. */
@@ -161,6 +171,12 @@ async function route(
   if (method === 'GET' && path === '/api/info') {
     const info = await dependencies.modelInfo.read();
     const defaultLanguage = dependencies.defaultLanguage ?? 'zh-CN';
+  // Probes carry no data and come from the kubelet by address; everything else must be asked of this server by its
+  // own name (a DNS-rebinding page asks under the attacker's name) and changed only from its own pages.
+  if (path !== '/healthz' && path !== '/readyz' && !dependencies.originPolicy.allowsHost(request))
+    return sendJson(response, 403, { error: 'forbidden_host' });
+  if (method !== 'GET' && method !== 'HEAD' && !dependencies.originPolicy.allowsStateChange(request))
+    return sendJson(response, 403, { error: 'cross_site_request' });
     const demo = info?.demo ?? false;
     return sendJson(response, 200, {
       demo,
@@ -236,3 +252,6 @@ export function createWebServer(dependencies: WebServerDependencies): Server {
     });
   });
 }
+      } else if (error instanceof WebUnsupportedMediaTypeError) {
+        response.setHeader('connection', 'close'); // the body is not read
+        sendJson(response, 415, { error: 'unsupported_media_type', message: error.message });

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
+import { OriginPolicy } from '../http/origin-policy.ts';
 import { hasToken } from './bearer-token.ts';
 import type { Readiness } from './readiness.ts';
 
@@ -28,9 +29,15 @@ function isLoopback(address: string | undefined): boolean {
   return v4.startsWith('127.') || address === '::1';
 }
 
+const addressOrLocalhost = new OriginPolicy();
+
+/**
+ * Without a token, loopback peers asked by address or `localhost`: a DNS-rebinding page in a browser on this machine
+ * passes the loopback check, but asks under its own name.
+ */
 function metricsAllowed(endpoints: OpsEndpoints, request: IncomingMessage): boolean {
   return endpoints.metricsToken === undefined
-    ? isLoopback(request.socket.remoteAddress)
+    ? isLoopback(request.socket.remoteAddress) && addressOrLocalhost.allowsHost(request)
     : hasToken(request, endpoints.metricsToken);
 }
 

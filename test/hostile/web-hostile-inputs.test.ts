@@ -1,4 +1,3 @@
-import { request as httpRequest } from 'node:http';
 import { crc32, deflateSync } from 'node:zlib';
 import type { Worker } from 'bullmq';
 import sharp from 'sharp';
@@ -14,6 +13,7 @@ import { useTestRedis } from '../support/redis.ts';
 import { SseClient } from '../support/sse-client.ts';
 import { solidPng } from '../support/test-images.ts';
 import { testPipeline } from '../support/test-pipeline.ts';
+import { uploadUntilAnswered } from '../support/upload-until-answered.ts';
 
 // The bad-input corpus, through the web API (the quickest way in): every hostile or broken message gets either a
 // refusal of the HTTP request (400/413, nothing enqueued) or a localized error reply in its place in the channel,
@@ -55,13 +55,18 @@ function claimedSizeGif(): Buffer {
 }
 
 type Expectation =
-  | { status: 400 | 413 }
+  | { status: 400 | 403 | 413 | 415; error?: string }
   | { error: string; language?: string }
   | { answered: true; check?: (question: string, imageSha256: string | undefined) => void | Promise<void> };
 
 interface HostileCase {
   name: string;
-  body: () => Promise<{ json?: Record<string, unknown>; raw?: Buffer | FormData; contentType?: string }>;
+  body: () => Promise<{
+    json?: Record<string, unknown>;
+    raw?: Buffer | FormData;
+    contentType?: string;
+    headers?: Record<string, string>;
+  }>;
   expect: Expectation;
 }
 
@@ -237,6 +242,33 @@ describe('bad-input corpus through the web API (real Redis, BullMQ, tiny model)'
       }),
       expect: { status: 400 },
     },
+    // Cross-site requests (issue 18): a form or no-cors fetch from another site can send text/plain or url-encoded
+    // bodies, and the browser says where the request comes from.
+    {
+      name: 'JSON sent as text/plain (a cross-site form or no-cors fetch)',
+      body: async () => ({ raw: Buffer.from('{"text":"forged from another site"}'), contentType: 'text/plain' }),
+      expect: { status: 415, error: 'unsupported_media_type' },
+    },
+    {
+      name: 'a url-encoded form post',
+      body: async () => ({ raw: Buffer.from('text=forged'), contentType: 'application/x-www-form-urlencoded' }),
+      expect: { status: 415, error: 'unsupported_media_type' },
+    },
+    {
+      name: 'a JSON post from another origin',
+      body: async () => ({ json: { text: 'forged' }, headers: { origin: 'https://evil.example' } }),
+      expect: { status: 403, error: 'cross_site_request' },
+    },
+    {
+      name: 'a post from a sandboxed frame (Origin: null)',
+      body: async () => ({ json: { text: 'forged' }, headers: { origin: 'null' } }),
+      expect: { status: 403, error: 'cross_site_request' },
+    },
+    {
+      name: 'a cross-site post without Origin (Sec-Fetch-Site: cross-site)',
+      body: async () => ({ json: { text: 'forged' }, headers: { 'sec-fetch-site': 'cross-site' } }),
+      expect: { status: 403, error: 'cross_site_request' },
+    },
     // Images.
     refusedPicture('zero-size image', 'data:image/png;base64,', 'image_unreadable'),
     refusedPicture(
@@ -357,8 +389,8 @@ describe('bad-input corpus through the web API (real Redis, BullMQ, tiny model)'
 
   for (const [index, hostile] of corpus.entries()) {
     it(`${index + 1}. ${hostile.name}`, async () => {
-      const { json, raw, contentType } = await hostile.body();
-      const headers: Record<string, string> = {};
+      const { json, raw, contentType, headers: extraHeaders } = await hostile.body();
+      const headers: Record<string, string> = { ...extraHeaders };
       if (json !== undefined || (raw !== undefined && !(raw instanceof FormData)))
         headers['content-type'] = contentType ?? 'application/json';
       const response = await fetch(`${web.url}/api/channels/hostile/messages`, {
@@ -369,7 +401,7 @@ describe('bad-input corpus through the web API (real Redis, BullMQ, tiny model)'
       const answer = (await response.json()) as Record<string, unknown>;
       if ('status' in hostile.expect) {
         expect(response.status).toBe(hostile.expect.status);
-        expect(answer['error']).toBe('bad_request');
+        expect(answer['error']).toBe(hostile.expect.error ?? 'bad_request');
         return;
       }
       expect(response.status).toBe(202);
@@ -390,46 +422,12 @@ describe('bad-input corpus through the web API (real Redis, BullMQ, tiny model)'
     });
   }
 
-  /**
-   * Streams up to 100 MiB of 'A' to the messages endpoint with `headers`, stopping as soon as it answers; resolves with
-   * the status, the bytes written by then and the response body.
-   */
-  const uploadUntilAnswered = (headers: Record<string, string>) =>
-    new Promise<{ status: number; written: number; message: string }>((resolve, reject) => {
-      const chunk = Buffer.alloc(256 * 1024, 0x41);
-      let written = 0;
-      let finished = false;
-      const request = httpRequest(`${web.url}/api/channels/hostile/messages`, { method: 'POST', headers });
-      request.on('response', (response) => {
-        finished = true;
-        let body = '';
-        response.setEncoding('utf8');
-        response.on('data', (data: string) => {
-          body += data;
-        });
-        response.on('end', () => {
-          resolve({ status: response.statusCode ?? 0, written, message: body });
-          request.destroy();
-        });
-      });
-      request.on('error', (error) => {
-        if (!finished) reject(error);
-      });
-      const pump = () => {
-        while (!finished && written < 100 * 1024 * 1024) {
-          written += chunk.byteLength;
-          if (!request.write(chunk)) {
-            request.once('drain', pump);
-            return;
-          }
-        }
-      };
-      pump();
-    });
+  const upload = (headers: Record<string, string>) =>
+    uploadUntilAnswered(`${web.url}/api/channels/hostile/messages`, headers);
 
   it('answers 413 to a 100 MB upload without reading it all, and keeps serving', async () => {
     const declared = 100 * 1024 * 1024;
-    const outcome = await uploadUntilAnswered({
+    const outcome = await upload({
       'content-type': 'application/json',
       'content-length': String(declared),
     });
@@ -438,7 +436,7 @@ describe('bad-input corpus through the web API (real Redis, BullMQ, tiny model)'
   });
 
   it('answers 413 to an oversized chunked upload (no content-length) once past the limit', async () => {
-    const outcome = await uploadUntilAnswered({ 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
+    const outcome = await upload({ 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
     expect(outcome.status).toBe(413);
     expect(outcome.written).toBeLessThan(25 * 1024 * 1024);
     expect(JSON.parse(outcome.message)).toMatchObject({ error: 'image_too_large' });

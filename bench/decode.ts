@@ -3,9 +3,11 @@ import { cpus, loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type PresetName, presets } from '../workers/model/config.ts';
+import { type ExecutionProvider, executionProviders } from '../workers/runtime/onnx-session.ts';
 import { ensureBenchModels } from './lib/bench-models.ts';
 import type { MeasurementRequest } from './lib/engine-measurement.ts';
 import { type Comparison, formatComparison } from './lib/format-comparison.ts';
+import { formatTransfer } from './lib/format-transfer.ts';
 import { runMeasurement } from './lib/run-measurement.ts';
 
 const defaults = {
@@ -27,6 +29,7 @@ const { values } = parseArgs({
     'new-tokens': { type: 'string', default: String(defaults.newTokens) },
     repeats: { type: 'string', default: String(defaults.repeats) },
     cache: { type: 'string', default: defaults.cache },
+    'execution-provider': { type: 'string', default: 'cpu' },
   },
 });
 
@@ -35,6 +38,11 @@ if (!(values.preset in presets)) {
   process.exit(2);
 }
 const preset = values.preset as PresetName;
+const provider = values['execution-provider'] as ExecutionProvider;
+if (!executionProviders.includes(provider)) {
+  console.error(`--execution-provider ${provider}: expected one of ${executionProviders.join(', ')}`);
+  process.exit(2);
+}
 const threads = Number(values.threads);
 const log = (line: string) => console.log(line);
 
@@ -45,6 +53,32 @@ log(
     `best of ${values.repeats} after a warm-up`,
 );
 log(`machine: ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}`);
+// Copy volumes need no weights: printed for the bench preset and the real model's geometry.
+for (const geometry of ['small', 'ziya-14b'] as const) {
+  for (const line of formatTransfer(geometry, Number(values.prompt) + Number(values['new-tokens']))) log(line);
+}
+
+if (provider !== 'cpu') {
+  // On a GPU there is no llama.cpp baseline here: our engine alone, on that execution provider.
+  for (const pair of ensureBenchModels(resolve(values.cache), preset, Number(values.seed), log)) {
+    const ours = await runMeasurement({
+      engine: 'ours',
+      modelPath: pair.modelDirectory,
+      executionProvider: provider,
+      threads,
+      promptTokens: Number(values.prompt),
+      newTokens: Number(values['new-tokens']),
+      repeats: Number(values.repeats),
+    }).catch((error: Error) => error);
+    log(
+      ours instanceof Error
+        ? `  ${pair.label.split(' ')[0]} on ${provider}: ${ours.message.split('\n').find((line) => line.includes('Error')) ?? ours.message}`
+        : `  ${pair.label.split(' ')[0]} on ${provider}: decode ${ours.decodeTokensPerSecond.toFixed(1)} tok/s, prefill ` +
+            `${ours.prefillTokensPerSecond.toFixed(0)} tok/s (batch 1, best of ${values.repeats})`,
+    );
+  }
+  process.exit(0);
+}
 
 const pairs = ensureBenchModels(resolve(values.cache), preset, Number(values.seed), log);
 const comparisons: Comparison[] = [];

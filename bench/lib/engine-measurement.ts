@@ -1,3 +1,4 @@
+import type { ExecutionProvider } from '../../workers/runtime/onnx-session.ts';
 /** Which implementation a measurement ran. */
 export type EngineName = 'ours' | 'llama.cpp';
 
@@ -11,6 +12,8 @@ export interface MeasurementRequest {
   newTokens: number;
   /** Timed repetitions after one warm-up; the best one is reported (other processes share the cores). */
   repeats: number;
+  /** Where our engine runs. @defaultValue 'cpu' */
+  executionProvider?: ExecutionProvider;
 }
 
 /** What one engine's child process reports, as one JSON line on stdout. */

@@ -1,10 +1,13 @@
 import { loadLanguageModel } from '../../workers/runtime/language-model.ts';
 import { benchmarkPrompt, cpuMilliseconds, type Measurement, type MeasurementRequest } from './engine-measurement.ts';
 
-/** Measures our runtime (onnxruntime-node, CPU) through the same `generate` path the worker uses. */
+/** Measures our runtime (onnxruntime-node, CPU by default) through the same `generate` path the worker uses. */
 export async function measureOnnxRuntime(request: MeasurementRequest): Promise<Omit<Measurement, 'peakRssBytes'>> {
   const loadStart = performance.now();
-  const model = await loadLanguageModel(request.modelPath, { executionProvider: 'cpu', threads: request.threads });
+  const model = await loadLanguageModel(request.modelPath, {
+    executionProvider: request.executionProvider ?? 'cpu',
+    threads: request.threads,
+  });
   const loadSeconds = (performance.now() - loadStart) / 1000;
   const prompt = benchmarkPrompt(request.promptTokens);
   const settings = {

@@ -17,7 +17,7 @@ interface AskOptions {
   maxTokens?: number;
   seed?: number;
   greedy?: boolean;
-  executionProvider: 'cpu' | 'cuda';
+  executionProvider: 'cpu' | 'cuda' | 'webgpu';
 }
 
 /** The one-line reason for a failure a user can fix (bad image, bad model directory), or undefined for a bug. */
@@ -122,10 +122,12 @@ export const command = new Command('ask')
   .option('--max-tokens <n>', 'most tokens to generate (default: model.json)', integer('--max-tokens', 1))
   .option('--seed <n>', 'sampling seed', integer('--seed', 0))
   .option('--greedy', 'always pick the most likely token (no sampling)')
-  .option('--execution-provider <name>', 'cpu or cuda', process.env['EXECUTION_PROVIDER'] ?? 'cpu')
+  .option('--execution-provider <name>', 'cpu, cuda or webgpu', process.env['EXECUTION_PROVIDER'] ?? 'cpu')
   .action(async (words: string[], options: AskOptions) => {
-    if (options.executionProvider !== 'cpu' && options.executionProvider !== 'cuda') {
-      process.stderr.write(`error: --execution-provider must be cpu or cuda, got ${options.executionProvider}\n`);
+    if (!['cpu', 'cuda', 'webgpu'].includes(options.executionProvider)) {
+      process.stderr.write(
+        `error: --execution-provider must be cpu, cuda or webgpu, got ${options.executionProvider}\n`,
+      );
       process.exitCode = 1;
       return;
     }

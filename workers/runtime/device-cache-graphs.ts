@@ -55,10 +55,10 @@ export class DeviceCacheGraphs {
 
   /** Compiles the graphs for a cache element type on the WebGPU execution provider. */
   static async create(type: CacheType): Promise<DeviceCacheGraphs> {
-    const options = { executionProvider: 'webgpu', deviceOutputs: [names.zeros, names.out] } as const;
-    const zeros = await createSession(zerosGraph(type), options);
+    const onDevice = (output: string) => ({ executionProvider: 'webgpu', deviceOutputs: [output] }) as const;
+    const zeros = await createSession(zerosGraph(type), onDevice(names.zeros));
     try {
-      return new DeviceCacheGraphs(zeros, await createSession(writeRowGraph(type), options));
+      return new DeviceCacheGraphs(zeros, await createSession(writeRowGraph(type), onDevice(names.out)));
     } catch (error) {
       await zeros.release();
       throw error;

@@ -51,6 +51,7 @@ import {
 import type { PipelineContext } from '../../src/pipeline/pipeline-context.ts';
 import { receiveMessage } from '../../src/pipeline/receive-message.ts';
 import type { ModelInfoStore } from '../../src/store/model-info-store.ts';
+import { rawTextLimit } from '../../src/text/validate-text.ts';
 import type { ChannelHub } from './channel-hub.ts';
 import {
   BadWebRequestError,
@@ -92,6 +93,16 @@ function preferredLanguage(request: IncomingMessage): string | undefined {
   return tag !== undefined && languageTagPattern.test(tag) ? tag : undefined;
 }
 
+/**
+ * The largest message body read: an image up to 1 MiB over the image limit in base64 (so a slightly oversized picture
+ * still gets its localized reply in the channel) and a text of the longest raw length worth checking, each character
+ * JSON-escaped (`\uXXXX`, 6 bytes a UTF-16 unit). A larger body is refused before it is read (its Content-Length) or as
+ * soon as it passes the limit. 20 MiB images, 4000 characters: 28.1 MiB.
+ */
+export function messageBodyLimit(settings: { IMAGE_MAX_BYTES: number; TEXT_MAX_CHARACTERS: number }): number {
+  return Math.ceil(((settings.IMAGE_MAX_BYTES + 1024 * 1024) * 4) / 3) + 6 * rawTextLimit(settings.TEXT_MAX_CHARACTERS);
+}
+
 async function postMessage(
   dependencies: WebServerDependencies,
   channel: string,
@@ -100,9 +111,7 @@ async function postMessage(
 ): Promise<void> {
   const { pipeline } = dependencies;
   const imageLimit = pipeline.settings.IMAGE_MAX_BYTES;
-  // Oversized images must still reach the user as a localized reply, so the body may be a few times the image limit
-  // (base64 adds a third); anything larger is refused outright.
-  const body = await readMessageBody(request, Math.min(4 * imageLimit + 1024 * 1024, 256 * 1024 * 1024));
+  const body = await readMessageBody(request, messageBodyLimit(pipeline.settings));
   const clientMessageId = body.clientMessageId ?? randomUUID();
   if (!clientMessageIdPattern.test(clientMessageId))
     throw new BadWebRequestError('clientMessageId must be 1–80 of A-Z a-z 0-9 - _');
@@ -162,6 +171,12 @@ async function route(
   const method = request.method ?? 'GET';
   const path = url.pathname;
 
+  // Probes carry no data and come from the kubelet by address; everything else must be asked of this server by its
+  // own name (a DNS-rebinding page asks under the attacker's name) and changed only from its own pages.
+  if (path !== '/healthz' && path !== '/readyz' && !dependencies.originPolicy.allowsHost(request))
+    return sendJson(response, 403, { error: 'forbidden_host' });
+  if (method !== 'GET' && method !== 'HEAD' && !dependencies.originPolicy.allowsStateChange(request))
+    return sendJson(response, 403, { error: 'cross_site_request' });
   if (await handleOpsRequest(dependencies.ops, request, response)) return;
   if (
     dependencies.queueDashboard !== undefined &&
@@ -171,12 +186,6 @@ async function route(
   if (method === 'GET' && path === '/api/info') {
     const info = await dependencies.modelInfo.read();
     const defaultLanguage = dependencies.defaultLanguage ?? 'zh-CN';
-  // Probes carry no data and come from the kubelet by address; everything else must be asked of this server by its
-  // own name (a DNS-rebinding page asks under the attacker's name) and changed only from its own pages.
-  if (path !== '/healthz' && path !== '/readyz' && !dependencies.originPolicy.allowsHost(request))
-    return sendJson(response, 403, { error: 'forbidden_host' });
-  if (method !== 'GET' && method !== 'HEAD' && !dependencies.originPolicy.allowsStateChange(request))
-    return sendJson(response, 403, { error: 'cross_site_request' });
     const demo = info?.demo ?? false;
     return sendJson(response, 200, {
       demo,
@@ -207,7 +216,13 @@ async function route(
     if (!channelPattern.test(channel))
       return sendJson(response, 400, { error: 'bad_request', message: 'bad channel name' });
     if (method === 'POST' && action === 'messages') return await postMessage(dependencies, channel, request, response);
-    if (method === 'GET' && action === 'events') return hub.subscribe(channel, response);
+    if (method === 'GET' && action === 'events')
+      return hub.subscribe(
+        channel,
+        request,
+        response,
+        preferredLanguage(request) ?? dependencies.defaultLanguage ?? 'zh-CN',
+      );
     if (method === 'POST' && action === 'reset') {
       // Reset goes through the channel's line like any message, so it cannot overtake a question still being answered.
       const result = await receiveMessage(pipeline, {
@@ -242,8 +257,12 @@ export function createWebServer(dependencies: WebServerDependencies): Server {
       }
       if (error instanceof BadWebRequestError) {
         sendJson(response, 400, { error: 'bad_request', message: error.message });
+      } else if (error instanceof WebUnsupportedMediaTypeError) {
+        response.setHeader('connection', 'close'); // the body is not read
+        sendJson(response, 415, { error: 'unsupported_media_type', message: error.message });
       } else if (error instanceof WebBodyTooLargeError) {
         const language = preferredLanguage(request) ?? dependencies.defaultLanguage ?? 'zh-CN';
+        response.setHeader('connection', 'close'); // the rest of the body is not read
         sendJson(response, 413, { error: 'image_too_large', message: errorMessage(language, 'image_too_large') });
       } else {
         dependencies.pipeline.logger.error({ error: String(error), url: request.url }, 'web request failed');
@@ -252,6 +271,3 @@ export function createWebServer(dependencies: WebServerDependencies): Server {
     });
   });
 }
-      } else if (error instanceof WebUnsupportedMediaTypeError) {
-        response.setHeader('connection', 'close'); // the body is not read
-        sendJson(response, 415, { error: 'unsupported_media_type', message: error.message });

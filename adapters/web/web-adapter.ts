@@ -14,7 +14,7 @@ import type { PipelineContext } from '../../src/pipeline/pipeline-context.ts';
 import { type ProgressListener, startProgressListener } from '../../src/pipeline/progress-listener.ts';
 import { renderReply } from '../../src/pipeline/render-reply.ts';
 import { ModelInfoStore } from '../../src/store/model-info-store.ts';
-import { ChannelHub } from './channel-hub.ts';
+import { ChannelHub, type StreamLimits } from './channel-hub.ts';
 import { createWebServer } from './server.ts';
 
 /** Options of the web chat adapter. */
@@ -35,6 +35,8 @@ export interface WebAdapterOptions {
   adminWrite?: boolean;
   /** WEB_PUBLIC_URL: the address people open (a DNS name behind a proxy); its Host and Origin are trusted. */
   publicUrl?: string | undefined;
+  /** Bounds on open event streams (WEB_MAX_STREAMS, WEB_MAX_STREAMS_PER_CLIENT). */
+  streamLimits?: Partial<StreamLimits>;
   /** More `/readyz` checks (`start` adds `model`); `redis` and `platform` (listening) are always there. */
   readinessChecks?: Record<string, ReadinessCheck>;
 }
@@ -64,7 +66,7 @@ export function replyEvent(reply: ChatReply) {
  */
 export async function startWebAdapter(pipeline: PipelineContext, options: WebAdapterOptions): Promise<WebAdapter> {
   const adapterInstance = options.adapterInstance ?? `web-${randomUUID()}`;
-  const hub = new ChannelHub();
+  const hub = new ChannelHub(undefined, options.streamLimits);
   const channelOf = (channelKey: string) => channelKey.slice('web:'.length);
   const listener: ProgressListener = await startProgressListener(
     options.eventsConnection,

@@ -36,6 +36,7 @@ export const command = new Command('adapter')
       adminToken: config.ADMIN_TOKEN,
       adminWrite: config.ADMIN_WRITE,
       publicUrl: config.WEB_PUBLIC_URL,
+      streamLimits: { total: config.WEB_MAX_STREAMS, perClient: config.WEB_MAX_STREAMS_PER_CLIENT },
     });
     logger.info({ url: web.url, queueDashboard: config.ADMIN_TOKEN !== undefined }, 'web chat adapter listening');
     onShutdownSignal(logger, async () => {

@@ -70,6 +70,7 @@ export const command = new Command('start')
       adminToken: config.ADMIN_TOKEN,
       adminWrite: config.ADMIN_WRITE,
       publicUrl: config.WEB_PUBLIC_URL,
+      streamLimits: { total: config.WEB_MAX_STREAMS, perClient: config.WEB_MAX_STREAMS_PER_CLIENT },
       // A Lark adapter that should be connected and is not makes the process not ready.
       readinessChecks: { model: () => worker.isRunning(), lark: () => lark?.ready ?? false },
     });

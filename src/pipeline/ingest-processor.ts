@@ -56,6 +56,13 @@ async function attachmentBytes(
   return await dependencies.downloadAttachment(attachment, signal);
 }
 
+/** A refused text cut to the text limit: enough to detect the reply's language, never a huge value kept for hours. */
+function cutText(pipeline: PipelineContext, text: string): string {
+  return [...text.slice(0, 2 * pipeline.settings.TEXT_MAX_CHARACTERS)]
+    .slice(0, pipeline.settings.TEXT_MAX_CHARACTERS)
+    .join('');
+}
+
 function requestOf(job: IngestJob, images: ImageRef[], text: string): ChatRequest {
   return {
     version: 1,
@@ -114,7 +121,7 @@ export async function ingestMessage(
       imagesProcessed.inc({ platform: job.platform, result: rejection });
     }
   }
-  const text = checkedText.ok ? checkedText.text : job.text;
+  const text = checkedText.ok ? checkedText.text : cutText(pipeline, job.text);
   await pipeline.line.putEntry({
     version: 1,
     request: requestOf(job, images, text),
@@ -133,8 +140,7 @@ export async function ingestMessage(
  * text is cut to the text limit: the reply's language is detected from it).
  */
 export async function rejectMessage(pipeline: PipelineContext, job: IngestJob, rejection: ReplyError): Promise<void> {
-  const text = [...job.text].slice(0, pipeline.settings.TEXT_MAX_CHARACTERS).join('');
-  await pipeline.line.putEntry({ version: 1, request: requestOf(job, [], text), rejection });
+  await pipeline.line.putEntry({ version: 1, request: requestOf(job, [], cutText(pipeline, job.text)), rejection });
   await pipeline.queues.addDrain(job.channelKey);
 }
 
@@ -147,7 +153,7 @@ export async function rejectFailedIngest(pipeline: PipelineContext, job: Job | u
   if (!parsed.success) return;
   await pipeline.line.putEntry({
     version: 1,
-    request: requestOf(parsed.data, [], parsed.data.text),
+    request: requestOf(parsed.data, [], cutText(pipeline, parsed.data.text)),
     rejection: 'internal',
   });
   await pipeline.queues.addDrain(parsed.data.channelKey);

@@ -3,6 +3,7 @@ import { type IngestJob, ingestAttachmentSchema } from '../contracts/ingest-job.
 import { platformSchema, replyTargetSchema, requestIdFor } from '../contracts/platform.ts';
 import { duplicatesDropped, messagesRateLimited } from '../observability/metrics.ts';
 import { parseCommand } from '../text/parse-command.ts';
+import { rawTextLimit } from '../text/validate-text.ts';
 import { ingestMessage, rejectMessage } from './ingest-processor.ts';
 import type { PipelineContext } from './pipeline-context.ts';
 
@@ -92,7 +93,9 @@ export async function receiveMessage(
       channelKey: message.channelKey,
       replyTarget: message.replyTarget,
       user: message.user,
-      text: message.text,
+      // A text beyond what is worth checking is refused by ingest anyway: keep only enough to refuse it (and to detect
+      // its language), never megabytes in a queued job.
+      text: message.text.slice(0, rawTextLimit(pipeline.settings.TEXT_MAX_CHARACTERS) + 1),
       attachments: message.attachments,
       ...(message.languageHint === undefined ? {} : { languageHint: message.languageHint }),
       receivedAt: (message.receivedAt ?? new Date()).toISOString(),

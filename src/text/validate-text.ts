@@ -23,9 +23,19 @@ export type TextValidation = { ok: true; text: string } | { ok: false; key: 'emp
 const controlCharacters = /(?![\t\n])\p{Cc}/gu;
 const bidiCharacters = /[\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069\uFEFF]/gu;
 
+/**
+ * The longest raw text (UTF-16 code units) worth cleaning for a limit of `maxChars` characters: cleaning removes
+ * control and bidi characters, joins CRLF and composes accents, but a text four times over is too long whatever it
+ * removes, and is refused without the work.
+ */
+export function rawTextLimit(maxChars: number): number {
+  return 4 * maxChars + 1024;
+}
+
 /** Cleans a message's text (NFC, CRLF → LF, control and bidi characters removed, trimmed) and checks its length. */
 export function validateText(text: string, limits: Partial<TextLimits> = {}): TextValidation {
   const { maxChars, allowEmpty } = { ...defaultTextLimits, ...limits };
+  if (text.length > rawTextLimit(maxChars)) return { ok: false, key: 'message_too_long' };
   const cleaned = text
     .normalize('NFC')
     .replace(/\r\n?/g, '\n')

@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import { mapMarkdown } from '../../src/text/markdown-segments.ts';
+import { labelMatchesTarget, looksLikeUrl, rewriteMaskedLinks } from '../../src/text/masked-links.ts';
 
 const fenceLine = /^\s*(`{3,}|~{3,})(\S*)/;
 
@@ -64,6 +66,18 @@ export function defuseMassMentions(text: string): string {
   return text.replace(/@(everyone|here)\b/g, '@\u200b$1');
 }
 
+/**
+ * Shows disguised links as plain text (outside code): a masked link whose text reads as a URL
+ * (`[https://discord.com/nitro](https://evil…)`) must point at that URL, else it becomes `text (target)`. Other masked
+ * links stay.
+ */
+export function defuseDisguisedLinks(text: string): string {
+  return mapMarkdown(text, {
+    prose: (prose) =>
+      rewriteMaskedLinks(prose, (label, target) => !looksLikeUrl(label) || labelMatchesTarget(label, target)),
+  });
+}
+
 /** The `allowed_mentions` of every message the bot sends: nobody is pinged but the person replied to. */
 export const allowedMentionsNone = { parse: [] as string[], replied_user: true } as const;
 
@@ -75,7 +89,7 @@ export function nonceFor(requestId: string, index: number): string {
   return createHash('sha256').update(`${requestId}#${index}`).digest('base64url').slice(0, 25);
 }
 
-/** The REST body that creates part `index` of an answer, as a reply to the asking message for the first part. */
+/** The REST body that creates part `index` of an answer (disguised links shown as text), as a reply to the asking message for the first part. */
 export function messageCreateBody(
   content: string,
   requestId: string,
@@ -83,7 +97,7 @@ export function messageCreateBody(
   replyTo?: { channelId: string; messageId: string },
 ): Record<string, unknown> {
   return {
-    content,
+    content: defuseDisguisedLinks(content),
     nonce: nonceFor(requestId, index),
     enforce_nonce: true,
     allowed_mentions: allowedMentionsNone,
@@ -99,7 +113,7 @@ export function messageCreateBody(
   };
 }
 
-/** The REST body that edits a message's text (mentions stay off). */
+/** The REST body that edits a message's text (mentions stay off, disguised links shown as text). */
 export function messageEditBody(content: string): Record<string, unknown> {
-  return { content, allowed_mentions: allowedMentionsNone };
+  return { content: defuseDisguisedLinks(content), allowed_mentions: allowedMentionsNone };
 }

@@ -9,6 +9,7 @@ import {
   answerCard,
   answerElementId,
   cardEntityContent,
+  cardMarkdown,
   inlineCardContent,
   replyUuid,
   splitAnswer,
@@ -108,7 +109,7 @@ export class CardReplier {
     // Checked after taking the sequence: a final update that starts later takes a larger one, so this update can
     // never overwrite the final text (CardKit refuses a sequence at or below one it has seen).
     if ((await this.redis.hget(key, 'state')) !== 'ready') return;
-    await this.api.streamCardText(cardId, answerElementId, this.clip(text), sequence, 1);
+    await this.api.streamCardText(cardId, answerElementId, cardMarkdown(this.clip(text)), sequence, 1);
   }
 
   /**
@@ -185,7 +186,12 @@ export class CardReplier {
     if (!closed) {
       await this.redis.hset(key, 'state', 'finalizing');
       const cardId = (await this.redis.hget(key, 'cardId')) ?? '';
-      await this.api.streamCardText(cardId, answerElementId, parts[0] ?? '', await this.redis.hincrby(key, 'seq', 1));
+      await this.api.streamCardText(
+        cardId,
+        answerElementId,
+        cardMarkdown(parts[0] ?? ''),
+        await this.redis.hincrby(key, 'seq', 1),
+      );
       await this.api.closeCard(cardId, await this.redis.hincrby(key, 'seq', 1));
       await this.redis.hset(key, 'state', 'done');
     }

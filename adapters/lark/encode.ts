@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import { mapMarkdown } from '../../src/text/markdown-segments.ts';
+import { labelMatchesTarget, rewriteMaskedLinks } from '../../src/text/masked-links.ts';
 
 /** The element id of the answer's markdown element in a streaming card. */
 export const answerElementId = 'answer';
@@ -11,13 +13,38 @@ export function replyUuid(requestId: string, part: string | number): string {
   return createHash('sha256').update(`${requestId}#${part}`).digest('hex').slice(0, 40);
 }
 
-/** `content` of a text message. */
-export function textContent(text: string): string {
-  return JSON.stringify({ text });
+/** Breaks `<at …>` tags (a zero-width space after `<`): an answer must not mention anyone, least of all `id=all`. */
+function defuseAtTags(text: string): string {
+  return text.replace(/<(?=\s*\/?\s*at\b)/gi, '<\u200b');
 }
 
-/** A card JSON 2.0 with one markdown element; `streaming` cards are updated with CardKit while the answer grows. */
-export function answerCard(markdown: string, streaming: boolean) {
+/** A link stays a link only when its text is its address; else `text (address)`. */
+function showLinkTargets(text: string): string {
+  return rewriteMaskedLinks(text, labelMatchesTarget);
+}
+
+/**
+ * Untrusted answer text as card markdown that renders as text: outside code every `<` is escaped (`&#60;`), so no
+ * `<at>`, `<font>`, `<link>`, `<text_tag>` or other card tag is read, and links show their address; inside code only
+ * `<at` is broken.
+ */
+export function cardMarkdown(answer: string): string {
+  return mapMarkdown(answer, {
+    prose: (prose) => showLinkTargets(prose.replaceAll('<', '&#60;')),
+    code: defuseAtTags,
+  });
+}
+
+/** `content` of a text message (untrusted answer text: no `<at>` tag, links show their address). */
+export function textContent(text: string): string {
+  return JSON.stringify({ text: defuseAtTags(showLinkTargets(text)) });
+}
+
+/**
+ * A card JSON 2.0 with one markdown element showing `answer` ({@link cardMarkdown}); `streaming` cards are updated
+ * with CardKit while the answer grows.
+ */
+export function answerCard(answer: string, streaming: boolean) {
   return {
     schema: '2.0',
     config: {
@@ -25,7 +52,7 @@ export function answerCard(markdown: string, streaming: boolean) {
       update_multi: true,
       ...(streaming ? { streaming_config: { print_frequency_ms: { default: 50 }, print_step: { default: 2 } } } : {}),
     },
-    body: { elements: [{ tag: 'markdown', element_id: answerElementId, content: markdown }] },
+    body: { elements: [{ tag: 'markdown', element_id: answerElementId, content: cardMarkdown(answer) }] },
   };
 }
 
@@ -34,9 +61,9 @@ export function cardEntityContent(cardId: string): string {
   return JSON.stringify({ type: 'card', data: { card_id: cardId } });
 }
 
-/** `content` of an interactive message carrying a whole (static) card. */
-export function inlineCardContent(markdown: string): string {
-  return JSON.stringify(answerCard(markdown, false));
+/** `content` of an interactive message carrying a whole (static) card showing `answer`. */
+export function inlineCardContent(answer: string): string {
+  return JSON.stringify(answerCard(answer, false));
 }
 
 /**

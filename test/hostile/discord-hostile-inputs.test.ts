@@ -2,45 +2,14 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { errorMessage } from '../../src/i18n/error-message.ts';
-import type { ChatModel, ChatModelRequest, ChatModelResult } from '../../src/model/chat-model.ts';
 import { ZiyaChatModel } from '../../workers/chat/ziya-chat-model.ts';
 import { answerTo, type DiscordRig, person, startRig } from '../discord/discord-harness.ts';
+import { EchoOrRealModel } from '../support/echo-or-real-model.ts';
 import type { PostedMessage } from '../support/fake-discord/fake-discord.ts';
 import { useTestRedis } from '../support/redis.ts';
 import { solidPng } from '../support/test-images.ts';
 
 const mallory = person('200000000000000066', 'mallory');
-
-/**
- * TEST DOUBLE around the real tiny model: a question starting with `echo:` is answered with itself (so a test can
- * make the "model" say `@everyone`); everything else goes to the real model.
- */
-class EchoOrRealModel implements ChatModel {
-  constructor(private readonly inner: ChatModel) {}
-  get modelId(): string {
-    return this.inner.modelId;
-  }
-  get demo(): boolean {
-    return this.inner.demo;
-  }
-  async answer(request: ChatModelRequest): Promise<ChatModelResult> {
-    if (!request.question.startsWith('echo:')) return await this.inner.answer(request);
-    const text = request.question.slice('echo:'.length).trim();
-    request.onText?.(text);
-    return {
-      text,
-      finishReason: 'stop',
-      prompt: request.question,
-      promptTokens: 1,
-      generatedTokens: 1,
-      usedCachedEmbedding: false,
-      timings: { visionMs: 0, firstTokenMs: 0, totalMs: 0 },
-    };
-  }
-  async close(): Promise<void> {
-    await this.inner.close();
-  }
-}
 
 // Platform-specific hostile inputs on Discord (the real discord.js client against the fake Discord, real Redis and
 // BullMQ): attachments pointing off Discord's CDN (cloud metadata, loopback services, other schemes, garbage URLs),
@@ -149,6 +118,28 @@ describe('Discord: hostile attachments and mentions', () => {
       expect(body.allowed_mentions?.roles ?? []).toEqual([]);
       expect(body.allowed_mentions?.users ?? []).toEqual([]);
     }
+  });
+
+  it('an answer with a disguised link shows its real target; honest links, lists and code stay (issue 18, finding 7)', async () => {
+    const channel = '100000000000000725';
+    const id = rig.discord.sendMessage({
+      channelId: channel,
+      author: mallory,
+      content:
+        'echo: Claim [https://discord.com/nitro](https://evil.example/claim) or [**discord.com/gift**](<https://evil.example/g>)\n- see [the docs](https://discord.com/developers)\n`[https://a.example](https://b.example)`',
+    });
+    const answer = await answered(channel, id);
+    const bodies = rig.discord.requests
+      .filter((request) => request.path.startsWith(`/api/v10/channels/${channel}/messages`))
+      .map((request) => String((request.body as { content?: string } | undefined)?.content ?? ''));
+    expect(bodies.length).toBeGreaterThan(0);
+    for (const content of [...bodies, answer.content]) {
+      expect(content).not.toMatch(/\]\(<?https:\/\/evil\.example/);
+    }
+    expect(answer.content).toContain('Claim https://discord.com/nitro (https://evil.example/claim)');
+    expect(answer.content).toContain('**discord.com/gift** (https://evil.example/g)');
+    expect(answer.content).toContain('- see [the docs](https://discord.com/developers)');
+    expect(answer.content).toContain('`[https://a.example](https://b.example)`');
   });
 
   it('answers an ordinary picture question afterwards', async () => {

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { ReceiveOutcome } from '../../adapters/lark/receive-event.ts';
 import { errorMessage } from '../../src/i18n/error-message.ts';
-import { answerTo, useLarkStack, user } from '../lark/lark-harness.ts';
+import { answerTo, cardIdOf, useLarkStack, user } from '../lark/lark-harness.ts';
+import { EchoOrRealModel } from '../support/echo-or-real-model.ts';
 import { messageEvent, newMessageId, postWebhookEvent } from '../support/fake-lark/lark-events.ts';
 import { solidPng } from '../support/test-images.ts';
 
@@ -19,6 +20,7 @@ describe('Lark: malformed message events over the webhook', () => {
     appSecret: 'secret-hostile',
     webhook: { encryptKey, verificationToken },
     settings: { MAX_NEW_TOKENS: 4 },
+    wrapModel: (tiny) => new EchoOrRealModel(tiny),
     onOutcome: (outcome, event) => {
       if (event.message?.message_id !== undefined) outcomes.set(event.message.message_id, outcome);
     },
@@ -87,6 +89,33 @@ describe('Lark: malformed message events over the webhook', () => {
       expect(fake.calls.slice(before).filter((call) => call.path.includes('/resources'))).toEqual([]);
     });
   }
+
+  it('posts a hostile answer as inert card markdown: no <at>, <font> or disguised link (issue 18, finding 7)', async () => {
+    const hostile = [
+      'echo: <at id=all></at> <font color="red">urgent</font> [点击登录](https://evil.example/login)',
+      '- keep [https://example.com](https://example.com)',
+      '```',
+      'if (a < b) {}',
+      '```',
+    ].join('\n');
+    const messageId = await post('text', JSON.stringify({ text: hostile }));
+    const answer = await answerTo(fake, messageId);
+    const cards = answer.messages.flatMap((message) => {
+      const card = fake.cards.get(cardIdOf(message) ?? '');
+      return card === undefined
+        ? []
+        : [JSON.stringify(card.card), ...card.updates.map((update) => update.content ?? '')];
+    });
+    const payloads = [...answer.messages.map((message) => message.content), ...cards];
+    expect(cards.length).toBeGreaterThan(0);
+    for (const payload of payloads) {
+      expect(payload).not.toMatch(/<\s*\/?\s*(at|font)\b/i);
+      expect(payload).not.toContain('](https://evil.example');
+    }
+    expect(answer.text).toContain('&#60;at id=all>&#60;/at> &#60;font color="red">urgent&#60;/font>');
+    expect(answer.text).toContain('点击登录 (https://evil.example/login)');
+    expect(answer.text).toContain('- keep [https://example.com](https://example.com)\n```\nif (a < b) {}\n```');
+  });
 
   it('answers a post with a numeric title from its text', async () => {
     const messageId = await post('post', '{"title":5,"content":[[{"tag":"text","text":"What is a cat?"}]]}');

@@ -3,6 +3,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, inject } from 'vitest';
 import { type LarkAdapter, type LarkAdapterOptions, startLarkAdapter } from '../../adapters/lark/lark-adapter.ts';
 import type { LarkSettings } from '../../adapters/lark/lark-config.ts';
+import type { ChatModel } from '../../src/model/chat-model.ts';
 import type { PipelineContext, PipelineSettings } from '../../src/pipeline/pipeline-context.ts';
 import { createRedisConnection } from '../../src/redis/redis-connection.ts';
 import { ZiyaChatModel } from '../../workers/chat/ziya-chat-model.ts';
@@ -92,6 +93,8 @@ export interface LarkStackOptions {
   lark?: Partial<LarkSettings>;
   /** When given, the pipeline and adapter log here (JSON lines, level info and up). */
   log?: string[];
+  /** Wraps the real tiny model (a test double that says what a test needs, say). */
+  wrapModel?: (tiny: ChatModel) => ChatModel;
 }
 
 /** Everything one Lark test file runs: the fake open platform, a pipeline on real Redis, a model worker, the adapter. */
@@ -124,13 +127,12 @@ export function useLarkStack(options: LarkStackOptions): LarkStack {
     const pipeline =
       log === undefined ? plain : { ...plain, logger: pino({ level: 'info' }, { write: (line) => log.push(line) }) };
     state.pipeline = pipeline;
-    const model = new RecordingChatModel(
-      await ZiyaChatModel.load(inject('tinyModelDir'), {
-        executionProvider: 'cpu',
-        threads: 1,
-        embeddingCache: pipeline.embeddings,
-      }),
-    );
+    const tiny = await ZiyaChatModel.load(inject('tinyModelDir'), {
+      executionProvider: 'cpu',
+      threads: 1,
+      embeddingCache: pipeline.embeddings,
+    });
+    const model = new RecordingChatModel(options.wrapModel?.(tiny) ?? tiny);
     state.model = model;
     const { concurrency } = options;
     state.worker = startModelWorker(pipeline, model, concurrency === undefined ? {} : { concurrency });

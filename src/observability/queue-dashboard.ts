@@ -109,7 +109,7 @@ export function createQueueDashboard(queues: readonly Queue[], options: QueueDas
       if (method !== 'POST') return sendJson(response, 405, { error: 'method_not_allowed' });
       if (!matchesToken(await postedToken(request), options.token)) return loginPage(request, response, 401, true);
       setCookie(response, adminSessionValue(options.token));
-      response.writeHead(303, { location: `${queueDashboardPath}/`, 'cache-control': 'no-store' });
+      response.writeHead(303, { location: queueDashboardPath, 'cache-control': 'no-store' });
       response.end();
       return;
     }

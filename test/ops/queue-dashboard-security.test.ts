@@ -12,7 +12,7 @@ const addPath = '/admin/queues/api/queues/replies-discord/add';
 const forgedJob = JSON.stringify({ name: 'forged', data: { text: 'click https://evil.example' } });
 
 /** Logs in through the form (as the admin's browser does) and returns the session cookie. */
-async function logIn(adapter: WebAdapter): Promise<{ cookie: string; setCookie: string }> {
+async function logIn(adapter: WebAdapter): Promise<{ cookie: string; setCookie: string; location: string }> {
   const response = await fetch(`${adapter.url}/admin/queues/login`, {
     method: 'POST',
     redirect: 'manual',
@@ -25,7 +25,7 @@ async function logIn(adapter: WebAdapter): Promise<{ cookie: string; setCookie: 
   });
   expect(response.status).toBe(303);
   const setCookie = response.headers.get('set-cookie') ?? '';
-  return { cookie: setCookie.split(';')[0] ?? '', setCookie };
+  return { cookie: setCookie.split(';')[0] ?? '', setCookie, location: response.headers.get('location') ?? '' };
 }
 
 // Bull Board on the web adapter (real Redis, real BullMQ, real HTTP): an admin's browser must not be usable by
@@ -74,14 +74,22 @@ describe('Bull Board: no Basic, session cookie, origin checks, read-only unless 
   });
 
   it('gives an HttpOnly, SameSite=Strict session cookie for the token, and none for a wrong one', async () => {
-    const { cookie, setCookie } = await logIn(readOnly);
+    const { cookie, setCookie, location } = await logIn(readOnly);
     expect(setCookie).toMatch(/HttpOnly/);
     expect(setCookie).toMatch(/SameSite=Strict/);
     expect(setCookie).toMatch(/Path=\/admin\/queues/);
     expect(setCookie).not.toContain(adminToken);
-    const page = await fetch(`${readOnly.url}/admin/queues`, { headers: { cookie } });
+    const page = await fetch(`${readOnly.url}${location}`, { headers: { cookie, accept: 'text/html' } });
     expect(page.status).toBe(200);
-    expect(await page.text()).toContain('<div id="root">');
+    const html = await page.text();
+    expect(html).toContain('<div id="root">');
+    // The page's own scripts and styles (relative to its <base href>) load with the cookie alone.
+    const base = new URL(/<base href="([^"]+)"/.exec(html)?.[1] ?? location, readOnly.url);
+    const assets = [...html.matchAll(/(?:src|href)="([^"]+\.(?:js|css))"/g)].map((match) => match[1] ?? '');
+    expect(assets.length).toBeGreaterThan(0);
+    for (const asset of assets) {
+      expect((await fetch(new URL(asset, base), { headers: { cookie } })).status, asset).toBe(200);
+    }
 
     const wrong = await fetch(`${readOnly.url}/admin/queues/login`, {
       method: 'POST',

@@ -254,8 +254,9 @@ async function answerRequest(
 
 /**
  * The `requests` processor: answers the channel's line head first, one at a time, removing each only after its
- * reply is enqueued, at most `turnMax` per job before the channel goes to the back of the queue. A worker killed mid-answer leaves the head in place; the job's lock expires, another worker
- * takes the job over and answers the same head again (context appends and reply job ids make that idempotent).
+ * reply is enqueued, at most `turnMax` per job before the channel goes to the back of the queue. A worker killed
+ * mid-answer leaves the head in place; the job's lock expires, another worker takes the job over and answers the same
+ * head again (context appends and reply job ids make that idempotent).
  */
 export function createDrainProcessor(pipeline: PipelineContext, model: ChatModel, options: DrainOptions = {}) {
   const settings = { ...drainDefaults, workerName: `worker-${process.pid}`, shouldStop: () => false, ...options };

@@ -82,7 +82,10 @@ export async function stopOrphanedRedisServers(pidDirectory: string): Promise<nu
     }
     if (isAlive(record.parentPid)) continue;
     const line = commandLine(record.pid);
-    if (line.includes('redis-server') && (new RegExp(`:${record.port}(\\s|$)`).test(line) || line.includes(record.directory))) {
+    if (
+      line.includes('redis-server') &&
+      (new RegExp(`:${record.port}(\\s|$)`).test(line) || line.includes(record.directory))
+    ) {
       process.kill(record.pid, 'SIGTERM');
       const deadline = Date.now() + 3000;
       while (isAlive(record.pid) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));

@@ -9,7 +9,9 @@ const read = (path: string) => readFileSync(join(root, path), 'utf8');
 function schemaVariables(): string[] {
   const source = read('src/config/config.ts');
   const schema = source.slice(source.indexOf('const environmentSchema = z.object({'));
-  return [...schema.slice(0, schema.indexOf('\n});')).matchAll(/^ {2}([A-Z][A-Z0-9_]+):/gm)].map((match) => match[1] ?? '');
+  return [...schema.slice(0, schema.indexOf('\n});')).matchAll(/^ {2}([A-Z][A-Z0-9_]+):/gm)].map(
+    (match) => match[1] ?? '',
+  );
 }
 
 // A variable the code reads but no document names is a setting nobody can find.

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { replacementDelayMs } from '../../adapters/lark/ws.ts';
 import { platformConnected, platformReconnects } from '../../src/observability/metrics.ts';
 import { messageEvent } from '../support/fake-lark/lark-events.ts';
 import { answerTo, pause, useLarkStack, user } from './lark-harness.ts';
@@ -142,5 +143,18 @@ describe('Lark long connection refused for longer than the start timeout', () =>
     expect(log.some((line) => line.includes('"reason":"stalled"'))).toBe(true);
     expect(await metricValue(platformReconnects, { platform: 'lark', reason: 'stalled' })).toBeGreaterThanOrEqual(1);
     expect(log.join('\n')).not.toMatch(/\n\s+at /);
+  });
+});
+
+describe('replacement backoff', () => {
+  it('doubles from the base, is capped, and adds up to as much again of jitter', () => {
+    const low = () => 0;
+    const high = () => 0.999;
+    expect([1, 2, 3, 4].map((attempt) => replacementDelayMs(attempt, 1000, 60_000, low))).toEqual([
+      1000, 2000, 4000, 8000,
+    ]);
+    expect(replacementDelayMs(30, 1000, 60_000, low)).toBe(60_000);
+    expect(replacementDelayMs(30, 1000, 60_000, high)).toBeLessThan(120_000);
+    expect(replacementDelayMs(1, 1000, 60_000, high)).toBeGreaterThan(1990);
   });
 });

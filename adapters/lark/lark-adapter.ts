@@ -174,7 +174,8 @@ export async function startLarkAdapter(pipeline: PipelineContext, options: LarkA
     await listener.close();
     throw error;
   }
-  logger.info({ mode: settings.mode, botOpenId, webhook: webhook?.url }, 'Lark adapter ready');
+  const connected = connection === undefined || connection.state === 'connected';
+  logger.info({ mode: settings.mode, botOpenId, webhook: webhook?.url, connected }, 'Lark adapter ready');
   return {
     botOpenId,
     adapterInstance,

@@ -72,7 +72,10 @@ export const command = new Command('start')
       publicUrl: config.WEB_PUBLIC_URL,
       streamLimits: { total: config.WEB_MAX_STREAMS, perClient: config.WEB_MAX_STREAMS_PER_CLIENT },
       // A Lark adapter that should be connected and is not makes the process not ready.
-      readinessChecks: { model: () => worker.isRunning(), lark: () => lark?.ready ?? false },
+      readinessChecks: {
+        model: () => worker.isRunning(),
+        ...(config.LARK_APP_ID === undefined ? {} : { lark: () => lark?.ready ?? false }),
+      },
     });
     closers.push(() => web.close());
     const { startDiscordFromConfig } = await import('../../adapters/discord/run-discord-adapter.ts');

@@ -13,7 +13,10 @@ async function metricValue(
   labels: Record<string, string>,
 ): Promise<number> {
   const { values } = await metric.get();
-  const found = values.find((value) => Object.entries(labels).every(([key, wanted]) => value.labels[key] === wanted));
+  const found = values.find((value) => {
+    const seriesLabels: Record<string, string | number | undefined> = value.labels;
+    return Object.entries(labels).every(([key, wanted]) => seriesLabels[key] === wanted);
+  });
   return found?.value ?? 0;
 }
 

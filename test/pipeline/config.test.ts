@@ -26,6 +26,17 @@ describe('configuration', () => {
       /DEDUPLICATION_TTL_SECONDS/,
     );
   });
+
+  it('keeps Bull Board read-only unless ADMIN_WRITE is exactly true, and wants WEB_PUBLIC_URL as a URL', () => {
+    const load = (environment: Record<string, string>) => loadConfig(environment, { readDotenv: false });
+    expect(load({}).ADMIN_WRITE).toBe(false);
+    expect(load({ ADMIN_WRITE: 'false' }).ADMIN_WRITE).toBe(false);
+    expect(load({ ADMIN_WRITE: 'true' }).ADMIN_WRITE).toBe(true);
+    expect(() => load({ ADMIN_WRITE: 'yes' })).toThrow(/ADMIN_WRITE/);
+    expect(load({ WEB_PUBLIC_URL: 'https://chat.example.com' }).WEB_PUBLIC_URL).toBe('https://chat.example.com');
+    expect(() => load({ WEB_PUBLIC_URL: 'chat.example.com' })).toThrow(/WEB_PUBLIC_URL/);
+    expect(load({})).toMatchObject({ WEB_MAX_STREAMS: 500, WEB_MAX_STREAMS_PER_CLIENT: 20 });
+  });
 });
 
 describe('contracts', () => {

@@ -6,6 +6,7 @@ import { requestIdFor } from '../../src/contracts/platform.ts';
 import { platformConnected, platformLastEventSeconds, platformReconnects } from '../../src/observability/metrics.ts';
 import { startDeliveryWorker } from '../../src/pipeline/delivery-worker.ts';
 import { HeldPictures } from '../../src/pipeline/held-pictures.ts';
+import { InOrderPerKey } from '../../src/pipeline/in-order-per-key.ts';
 import type { DownloadAttachment } from '../../src/pipeline/ingest-processor.ts';
 import { startIngestWorker } from '../../src/pipeline/ingest-worker.ts';
 import type { PipelineContext } from '../../src/pipeline/pipeline-context.ts';
@@ -93,6 +94,8 @@ export async function startLarkAdapter(pipeline: PipelineContext, options: LarkA
     adapterInstance,
     heldPictures,
   };
+  // A chat's events are received in the order they came (Lark pushes the events of a reconnect gap back to back).
+  const inOrder = new InOrderPerKey();
   const dispatcher = new EventDispatcher({
     ...(settings.encryptKey === undefined ? {} : { encryptKey: settings.encryptKey }),
     ...(settings.verificationToken === undefined ? {} : { verificationToken: settings.verificationToken }),
@@ -101,7 +104,7 @@ export async function startLarkAdapter(pipeline: PipelineContext, options: LarkA
   }).register({
     'im.message.receive_v1': async (event: LarkMessageEvent) => {
       platformLastEventSeconds.set({ platform: 'lark' }, Date.now() / 1000);
-      const outcome = await receiveLarkEvent(dependencies, event);
+      const outcome = await inOrder.run(event.message?.chat_id ?? '', () => receiveLarkEvent(dependencies, event));
       options.onOutcome?.(outcome, event);
     },
   });

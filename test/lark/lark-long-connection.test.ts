@@ -94,10 +94,36 @@ describe('Lark long connection liveness (real SDK WSClient against the fake plat
     expect(lines().filter((line) => String(line['msg']).startsWith('Lark long connection restored'))).toHaveLength(2);
   });
 
+  it('answers the events of a gap, pushed back to back, in the order they were sent', async () => {
+    // The first one quotes a message, so its receiving looks the parent up (slowly); the second must still wait.
+    fake.slowDown({ path: /^\/open-apis\/im\/v1\/messages\/om_parent_[^/]+$/, delayMs: 600 });
+    fake.dropConnections();
+    const first = messageEvent({
+      chatId: 'oc_live_order',
+      chatType: 'p2p',
+      sender: user('gina'),
+      messageType: 'text',
+      content: { text: 'first, quoting an old message' },
+      parentId: 'om_parent_1',
+    });
+    const second = text('oc_live_order', 'second');
+    fake.pushEvent(first);
+    fake.pushEvent(second);
+    const ids = [first, second].map((event) => event.event.message.message_id);
+    await Promise.all(ids.map((id) => answerTo(fake, id)));
+    fake.slowDown(undefined);
+    const generated = stack.model.calls.map((call) => call.request.requestId);
+    expect(ids.map((id) => generated.indexOf(`lark-${id}`))).toEqual(
+      [...ids.map((id) => generated.indexOf(`lark-${id}`))].sort((a, b) => a - b),
+    );
+    const [firstReply, secondReply] = ids.map((id) => fake.repliesTo(id)[0]?.at ?? 0);
+    expect(firstReply).toBeLessThan(secondReply ?? 0);
+  });
+
   it('logs each state change once, with no stack trace and no secret', () => {
     if (process.env['SHOW_LOG']) console.log(log.join(''));
     const lost = lines().filter((line) => String(line['msg']).startsWith('Lark long connection lost'));
-    expect(lost).toHaveLength(2);
+    expect(lost).toHaveLength(3);
     expect(log.join('\n')).not.toMatch(/\n\s+at /);
     expect(log.join('\n')).not.toContain('"stack"');
     expect(log.join('\n')).not.toContain('secret-liveness');

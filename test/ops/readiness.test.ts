@@ -51,7 +51,8 @@ describe('readiness follows Redis', () => {
     expect((await readiness(workerUrl)).body).toEqual({ ready: true, checks: { redis: true, model: true } });
     expect((await readiness(web.url)).body).toEqual({ ready: true, checks: { redis: true, platform: true } });
     const slots = await (await fetch(`${workerUrl}/metrics`)).text();
-    expect(slots).toMatch(/^zvb_worker_slots 1$/m);
+    // One slot per sequence the decode scheduler batches: WORKER_BATCH_SIZE, 8 by default.
+    expect(slots).toMatch(/^zvb_worker_slots 8$/m);
 
     await redis.down('clean');
     await eventually(async () => (await readiness(web.url)).status === 503, 10_000, 'the web adapter to be unready');

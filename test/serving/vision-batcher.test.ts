@@ -23,7 +23,7 @@ afterAll(async () => {
 
 describe('VisionBatcher', () => {
   it('runs images submitted together as one batch, each getting the vectors it gets alone', async () => {
-    const alone = [];
+    const alone: Float32Array[] = [];
     for (const pixels of images) alone.push(await encoder.encode(pixels));
     const batches: number[] = [];
     const batcher = new VisionBatcher(encoder, 8, (count) => batches.push(count));

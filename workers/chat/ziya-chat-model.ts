@@ -12,6 +12,7 @@ import type { LanguageModel } from '../runtime/language-model.ts';
 import { loadLanguageModel } from '../runtime/language-model.ts';
 import type { ExecutionProvider } from '../runtime/onnx-session.ts';
 import { DecodeScheduler, type SchedulerObserver } from '../serving/decode-scheduler.ts';
+import { createSlotPool } from '../serving/create-slot-pool.ts';
 import { checkSlotMemory } from '../serving/slot-memory.ts';
 import { VisionBatcher } from '../serving/vision-batcher.ts';
 import { preprocessImage } from './preprocess-image.ts';
@@ -136,7 +137,8 @@ export class ZiyaChatModel implements ChatModel {
       const visionEncoder =
         manifest.files.vision === undefined ? undefined : await VisionEncoder.load(directory, manifest, sessionOptions);
       const scheduler = new DecodeScheduler(languageModel, {
-        batchSize,
+        // Host memory on the CPU; on webgpu the cache stays on the device between steps.
+        pool: await createSlotPool(languageModel, batchSize),
         ...(options.prefillChunk === undefined ? {} : { prefillChunk: options.prefillChunk }),
         ...(options.observer === undefined ? {} : { observer: options.observer }),
       });

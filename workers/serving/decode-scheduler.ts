@@ -1,5 +1,6 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { DecoderModel, KeyValueTensors } from '../runtime/decoder-model.ts';
+import { releaseCache } from '../runtime/device-cache-graphs.ts';
 import { EmbeddingMemo, promptBudget, promptEmbeddings } from '../runtime/generate.ts';
 import type { GenerationRequest, GenerationResult, GenerationTimings } from '../runtime/generation-types.ts';
 import { SequenceProgress } from '../runtime/sequence-progress.ts';
@@ -261,7 +262,11 @@ export class DecodeScheduler {
     });
     sequence.prefilled = to;
     slot.length = view ? to : 0;
-    if (!view) sequence.apart = output.present;
+    if (!view) {
+      // The previous chunk's cache is superseded (device memory is freed only when told).
+      if (sequence.apart !== undefined) releaseCache(sequence.apart);
+      sequence.apart = output.present;
+    }
     if (to < sequence.promptTokens) {
       sequence.timings.prefillMs += performance.now() - started;
       return;
@@ -335,6 +340,12 @@ export class DecodeScheduler {
   }
 
   private free(slot: Slot): void {
+    const apart = slot.sequence?.apart;
+    if (apart !== undefined) {
+      // Left mid-prompt (an abort): its partial cache is not the pool's.
+      releaseCache(apart);
+      slot.sequence!.apart = undefined;
+    }
     slot.sequence = undefined;
     slot.length = 0;
     this.observer.occupied?.(this.occupiedSlots);

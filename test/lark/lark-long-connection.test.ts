@@ -1,11 +1,22 @@
 import { describe, expect, it } from 'vitest';
 import { replacementDelayMs } from '../../adapters/lark/ws.ts';
 import { platformConnected, platformReconnects } from '../../src/observability/metrics.ts';
-import { messageEvent } from '../support/fake-lark/lark-events.ts';
+import { type MessageEventInput, messageEvent } from '../support/fake-lark/lark-events.ts';
 import { answerTo, pause, useLarkStack, user } from './lark-harness.ts';
 
 /** Every failure below must be over within this long: detection, backoff (≤ 2 × 400 ms) and a new connection. */
 const reconnectBoundMs = 6000;
+
+/** A p2p text message of `chatId`. */
+const text = (chatId: string, words: string, fields: Partial<MessageEventInput> = {}) =>
+  messageEvent({
+    chatId,
+    chatType: 'p2p',
+    sender: user('gina'),
+    messageType: 'text',
+    content: { text: words },
+    ...fields,
+  });
 
 /** The value of a metric series (0 when absent). */
 async function metricValue(
@@ -36,8 +47,6 @@ describe('Lark long connection liveness (real SDK WSClient against the fake plat
   });
   const { fake } = stack;
   fake.clientConfig = { PingInterval: 1, ReconnectCount: -1, ReconnectInterval: 1, ReconnectNonce: 0 };
-  const text = (chatId: string, words: string) =>
-    messageEvent({ chatId, chatType: 'p2p', sender: user('gina'), messageType: 'text', content: { text: words } });
   const lines = () => log.map((line) => JSON.parse(line) as Record<string, unknown>);
 
   /** Waits for the gap to end and the event pushed in it to be answered exactly once. */
@@ -98,14 +107,7 @@ describe('Lark long connection liveness (real SDK WSClient against the fake plat
     // The first one quotes a message, so its receiving looks the parent up (slowly); the second must still wait.
     fake.slowDown({ path: /^\/open-apis\/im\/v1\/messages\/om_parent_[^/]+$/, delayMs: 600 });
     fake.dropConnections();
-    const first = messageEvent({
-      chatId: 'oc_live_order',
-      chatType: 'p2p',
-      sender: user('gina'),
-      messageType: 'text',
-      content: { text: 'first, quoting an old message' },
-      parentId: 'om_parent_1',
-    });
+    const first = text('oc_live_order', 'first, quoting an old message', { parentId: 'om_parent_1' });
     const second = text('oc_live_order', 'second');
     fake.pushEvent(first);
     fake.pushEvent(second);
@@ -154,13 +156,7 @@ describe('Lark long connection refused for longer than the start timeout', () =>
     expect(fake.upgradesRefused).toBe(2);
     const waiting = log.filter((line) => line.includes(`no Lark long connection after ${connectTimeoutMs} ms`));
     expect(waiting).toHaveLength(1);
-    const event = messageEvent({
-      chatId: 'oc_refused',
-      chatType: 'p2p',
-      sender: user('hana'),
-      messageType: 'text',
-      content: { text: 'pushed while the bot was not connected' },
-    });
+    const event = text('oc_refused', 'pushed while the bot was not connected');
     fake.pushEvent(event);
     // Within the stall time, the largest backoff (2 × 200 ms) and a check interval (1 s) of the client's start.
     await fake.waitFor(() => stack.adapter.connected, stallMs + 400 + 1000 + 1000, 'the connection');

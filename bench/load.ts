@@ -5,7 +5,10 @@
 // out-of-order answers (all must be 0), peak Redis memory and peak worker RSS.
 //
 //   npm run bench:load -- [--messages 1000] [--channels 100] [--workers 2] [--new-tokens 8] [--rate 0]
+//                         [--batch-sizes 1,8]
 //
+// --batch-sizes: the whole run once per WORKER_BATCH_SIZE (decode slots per worker), each on a fresh stack, so
+// messages/s at batch size 1 and 8 come from one run.
 // --rate: messages per second to send (0 = all at once, a burst). Half the channels are Discord DMs, half Lark p2p
 // chats; every channel gets messages in order, zh and en alternating, every fourth one with a picture.
 import { readFileSync } from 'node:fs';
@@ -23,6 +26,7 @@ const { values } = parseArgs({
     'new-tokens': { type: 'string', default: '8' },
     rate: { type: 'string', default: '0' },
     'timeout-s': { type: 'string', default: '900' },
+    'batch-sizes': { type: 'string', default: '1,8' },
   },
 });
 const messageCount = Number(values.messages);
@@ -31,6 +35,7 @@ const workerCount = Number(values.workers);
 const newTokens = Number(values['new-tokens']);
 const rate = Number(values.rate);
 const timeoutMs = Number(values['timeout-s']) * 1000;
+const batchSizes = values['batch-sizes'].split(',').filter(Boolean).map(Number);
 const logger = pino({ level: process.env['LOG_LEVEL'] ?? 'error' });
 
 const questions = {
@@ -58,11 +63,12 @@ function rssOf(pid: number | undefined): number {
   }
 }
 
-async function main(): Promise<void> {
+/** One whole run at `batchSize` decode slots per worker; returns messages/s and whether every answer was right. */
+async function run(batchSize: number): Promise<{ messagesPerSecond: number; clean: boolean }> {
   const stack = await ChatStack.start({
     workers: workerCount,
     logger,
-    settings: { MAX_NEW_TOKENS: newTokens },
+    settings: { MAX_NEW_TOKENS: newTokens, WORKER_BATCH_SIZE: batchSize },
     onModelLog: (line) => console.error(line),
   });
   const { redis, tracker } = stack;
@@ -123,7 +129,7 @@ async function main(): Promise<void> {
 
   console.log(
     `bench:load — ${stack.sent.length} messages, ${channelsUsed} channels (${discordChannels} Discord, ${channelsUsed - discordChannels} Lark), ` +
-      `${workerCount} worker processes, tiny model, MAX_NEW_TOKENS ${newTokens}, ${rate > 0 ? `${rate} msg/s` : 'burst'}`,
+      `${workerCount} worker processes × WORKER_BATCH_SIZE ${batchSize}, tiny model, MAX_NEW_TOKENS ${newTokens}, ${rate > 0 ? `${rate} msg/s` : 'burst'}`,
   );
   console.log(
     `  throughput:            ${(tracker.delivered.size / elapsedS).toFixed(1)} messages/s (${elapsedS.toFixed(1)} s)`,
@@ -134,9 +140,22 @@ async function main(): Promise<void> {
   console.log(`  peak Redis memory:     ${mib(redisPeak.bytes)}`);
   console.log(`  peak worker RSS:       ${[...rssPeak.values()].map(mib).join(', ')}`);
 
-  process.exitCode = lost + duplicated + outOfOrder === 0 ? 0 : 1;
   await stack.close();
+  return { messagesPerSecond: tracker.delivered.size / elapsedS, clean: lost + duplicated + outOfOrder === 0 };
 }
 
-await main();
+const results: { batchSize: number; messagesPerSecond: number; clean: boolean }[] = [];
+for (const batchSize of batchSizes) results.push({ batchSize, ...(await run(batchSize)) });
+if (results.length > 1) {
+  const base = results[0]!;
+  console.log(
+    `messages/s by WORKER_BATCH_SIZE: ${results
+      .map(
+        (result) =>
+          `${result.batchSize}: ${result.messagesPerSecond.toFixed(1)} (${(result.messagesPerSecond / base.messagesPerSecond).toFixed(2)}×)`,
+      )
+      .join(', ')}`,
+  );
+}
+process.exitCode = results.every((result) => result.clean) ? 0 : 1;
 process.exit();

@@ -60,7 +60,8 @@ const defaultSettings: Omit<PipelineSettings, 'QUEUE_PREFIX'> = {
   TEXT_MAX_CHARACTERS: 4000,
   MAX_NEW_TOKENS: 8,
   GENERATION_TIMEOUT_MS: 120_000,
-  WORKER_BATCH_SIZE: 1,
+  // Batching on, as in production: each worker decodes up to 4 channels' answers per step.
+  WORKER_BATCH_SIZE: 4,
   JOB_LOCK_MS: 30_000,
   DEDUPLICATION_TTL_SECONDS: 28_800,
   PROGRESS_INTERVAL_MS: 300,

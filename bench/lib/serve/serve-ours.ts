@@ -1,0 +1,91 @@
+import { loadLanguageModel } from '../../../workers/runtime/language-model.ts';
+import { DecodeScheduler } from '../../../workers/serving/decode-scheduler.ts';
+import {
+  type LevelResult,
+  levelResult,
+  replay,
+  type ServeReport,
+  type ServeRequest,
+  serveTrace,
+} from './serve-trace.ts';
+
+const greedy = { temperature: 0, topP: 1, topK: 0, repetitionPenalty: 1, doSample: false, seed: 0 };
+
+/** Replays the trace through our decode scheduler (onnxruntime-node on the CPU), one level after another. */
+export async function serveOurs(request: ServeRequest): Promise<ServeReport> {
+  const model = await loadLanguageModel(request.modelPath, { executionProvider: 'cpu', threads: request.threads });
+  const levels: LevelResult[] = [];
+  try {
+    for (const level of request.levels) {
+      const slots = level.kind === 'closed' ? level.concurrency : request.slots;
+      const firstTokenMs: number[] = [];
+      const gapsMs: number[] = [];
+      const scheduler = new DecodeScheduler(model, {
+        batchSize: slots,
+        observer: { firstToken: (ms) => firstTokenMs.push(ms), token: (ms) => gapsMs.push(ms) },
+      });
+      // Warm-up: one short request, not counted.
+      await scheduler.submit({ promptTokenIds: [1, 300, 400], settings: { ...greedy, maxNewTokens: 4 } });
+      firstTokenMs.length = 0;
+      gapsMs.length = 0;
+      let tokens = 0;
+      const trace = serveTrace(request.requests, request.seed, level.kind === 'poisson' ? level.rate : 0);
+      const wallMs = await replay(trace, level, async ({ promptTokenIds }) => {
+        const result = await scheduler.submit({
+          promptTokenIds,
+          settings: { ...greedy, maxNewTokens: request.newTokens },
+        });
+        tokens += result.generatedTokens;
+      });
+      await scheduler.close();
+      levels.push(levelResult(level, { requests: trace.length, tokens, wallMs, firstTokenMs, gapsMs }));
+    }
+    const joinPause =
+      request.joinPrompt === undefined
+        ? undefined
+        : {
+            prompt: request.joinPrompt,
+            chunkedMs: await joinPauseMs(model, request, 256),
+            unchunkedMs: await joinPauseMs(model, request, 1 << 20),
+          };
+    return { engine: 'ours', levels, ...(joinPause === undefined ? {} : { joinPause }) };
+  } finally {
+    await model.dispose();
+  }
+}
+
+/**
+ * Four sequences decode; once each has a few tokens, a `joinPrompt`-position prompt joins. Returns the largest gap
+ * between two tokens of the four while the newcomer was being prefilled.
+ */
+async function joinPauseMs(
+  model: Awaited<ReturnType<typeof loadLanguageModel>>,
+  request: ServeRequest,
+  prefillChunk: number,
+): Promise<number> {
+  let joining = false;
+  let largest = 0;
+  const scheduler = new DecodeScheduler(model, {
+    batchSize: 5,
+    prefillChunk,
+    observer: {
+      token: (gap) => {
+        if (joining) largest = Math.max(largest, gap);
+      },
+      firstToken: () => {
+        joining = false;
+      },
+    },
+  });
+  const runners = serveTrace(4, request.seed + 1).map(({ promptTokenIds }) =>
+    scheduler.submit({ promptTokenIds: promptTokenIds.slice(0, 32), settings: { ...greedy, maxNewTokens: 96 } }),
+  );
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  const long = serveTrace(1, request.seed + 2)[0]!.promptTokenIds;
+  const prompt = Array.from({ length: request.joinPrompt! }, (_, index) => long[index % long.length]!);
+  joining = true;
+  const joined = scheduler.submit({ promptTokenIds: prompt, settings: { ...greedy, maxNewTokens: 2 } });
+  await Promise.all([...runners, joined]);
+  await scheduler.close();
+  return largest;
+}

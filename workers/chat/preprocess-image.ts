@@ -1,11 +1,9 @@
 import sharp from 'sharp';
 import { ImageRejectedError } from '../../src/images/image-rejected-error.ts';
-import {
-  type SniffedImageFormat,
-  sniffImageFormat,
-  supportedImageFormats,
-} from '../../src/images/sniff-image-format.ts';
+import { type SniffedImageFormat, sniffImageFormat } from '../../src/images/sniff-image-format.ts';
+import { imageFormatNames, supportedImageFormats } from '../../src/images/supported-image-formats.ts';
 import type { ModelManifest } from '../model/manifest.ts';
+import { resizeBicubic } from './bicubic-resize.ts';
 
 /** Limits and cancellation for {@link preprocessImage}. */
 export interface PreprocessImageOptions {
@@ -27,7 +25,7 @@ function refuseUnsupported(format: SniffedImageFormat | undefined): asserts form
   if (!supportedImageFormats.has(format)) {
     throw new ImageRejectedError(
       'unsupported_format',
-      `${format} images are not supported (send JPEG, PNG, GIF, WebP, TIFF or AVIF)`,
+      `${format} images are not supported (send ${imageFormatNames()})`,
     );
   }
 }
@@ -54,12 +52,11 @@ async function readDimensions(
  * an animated GIF/WebP, CMYK and 16-bit converted to 8-bit sRGB, alpha flattened onto white (as transformers'
  * `convert_to_rgb` does).
  *
- * Resampling: sharp's `cubic` kernel is Catmull-Rom, i.e. the Keys cubic with a = -0.5 — the same kernel as PIL's
- * `BICUBIC`, which the reference processor uses — and both widen it by the scale factor when shrinking (antialiasing).
- * What still differs: for large reductions (4× and more, from libvips' default `gap` of 2.0, which sharp does not
- * expose) libvips first box-averages by an integer factor and convolves only the rest, and the two libraries round
- * in fixed point differently. A solid or slowly varying region comes out identical; fine detail (a 1280 px photo at 224 px) can
- * differ from PIL by a few 8-bit levels. JPEG shrink-on-load (decoding at 1/2..1/8 scale) is turned off.
+ * Resampling: sharp only decodes (at full size: orientation, frame, colour space, alpha); the resize to size × size
+ * is {@link resizeBicubic}, Pillow's BICUBIC operation for operation (pixel-centred sampling, a = -0.5, the kernel
+ * widened by the scale when shrinking, 22-bit fixed-point weights, 8-bit rounding after each pass), so the pixels
+ * equal what BlipImageProcessor gives the reference model when enlarging and when shrinking. (sharp's own cubic
+ * resize samples an enlarged image half a source pixel off and box-averages large reductions first.)
  *
  * Errors are {@link ImageRejectedError}s with a stable key: `image_unreadable` (empty, truncated, corrupt, not an
  * image), `unsupported_format` (a known format the bot does not decode: SVG, HEIC, BMP, PDF, ...),
@@ -82,17 +79,20 @@ export async function preprocessImage(
   options.signal?.throwIfAborted();
 
   const size = preprocessing.imageSize;
-  let pixels: Buffer;
+  let pixels: Uint8Array;
   let channels: number;
+  let decodedWidth: number;
+  let decodedHeight: number;
   try {
     const decoded = await sharp(bytes, { pages: 1, page: 0, limitInputPixels: maxInputPixels, failOn: 'error' })
       .autoOrient()
       .flatten({ background: '#ffffff' })
       .toColourspace('srgb')
-      .resize(size, size, { fit: 'fill', kernel: 'cubic', fastShrinkOnLoad: false })
       .removeAlpha()
       .raw({ depth: 'uchar' })
       .toBuffer({ resolveWithObject: true });
+    decodedWidth = decoded.info.width;
+    decodedHeight = decoded.info.height;
     pixels = decoded.data;
     channels = decoded.info.channels;
   } catch (error) {
@@ -105,9 +105,10 @@ export async function preprocessImage(
     );
   }
   options.signal?.throwIfAborted();
-  if (channels !== 3 || pixels.length !== size * size * 3) {
+  if (channels !== 3 || pixels.length !== decodedWidth * decodedHeight * 3) {
     throw new ImageRejectedError('image_unreadable', `decoding gave ${channels} channels instead of RGB`);
   }
+  pixels = resizeBicubic(pixels, decodedWidth, decodedHeight, 3, size, size);
 
   const planeSize = size * size;
   const output = new Float32Array(3 * planeSize);

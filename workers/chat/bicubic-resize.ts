@@ -84,13 +84,30 @@ function resampleHorizontal(
     const inRow = (y + firstRow) * inWidth * channels;
     const outRow = y * outWidth * channels;
     for (let x = 0; x < outWidth; x++) {
-      const start = inRow + first[x]! * channels;
       const n = count[x]!;
       const k = x * ksize;
-      for (let channel = 0; channel < channels; channel++) {
+      let source = inRow + first[x]! * channels;
+      let target = outRow + x * channels;
+      if (channels === 3) {
+        // The common case unrolled: one pass over the taps for the three channels.
+        let red = half;
+        let green = half;
+        let blue = half;
+        for (let tap = 0; tap < n; tap++, source += 3) {
+          const weight = weights[k + tap]!;
+          red += input[source]! * weight;
+          green += input[source + 1]! * weight;
+          blue += input[source + 2]! * weight;
+        }
+        output[target] = clip8(red);
+        output[target + 1] = clip8(green);
+        output[target + 2] = clip8(blue);
+        continue;
+      }
+      for (let channel = 0; channel < channels; channel++, source++, target++) {
         let sum = half;
-        for (let tap = 0; tap < n; tap++) sum += input[start + tap * channels + channel]! * weights[k + tap]!;
-        output[outRow + x * channels + channel] = clip8(sum);
+        for (let tap = 0; tap < n; tap++) sum += input[source + tap * channels]! * weights[k + tap]!;
+        output[target] = clip8(sum);
       }
     }
   }

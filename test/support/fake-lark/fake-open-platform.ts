@@ -122,6 +122,8 @@ export class FakeOpenPlatform {
    */
   redeliverOnConnect = true;
   private readonly silent = new WeakSet<WebSocket>();
+  /** A new connection's redelivery is due: newer events wait behind the lost ones, as in one queue. */
+  private redeliveryDue = false;
   private slowdown: { path: RegExp; delayMs: number } | undefined;
   private readonly tokens = new Set<string>();
   private readonly resources = new Map<string, Buffer>();
@@ -160,7 +162,10 @@ export class FakeOpenPlatform {
       this.sockets.push(socket);
       socket.on('message', (data) => this.onFrame(socket, data as Buffer));
       socket.on('close', () => this.sockets.splice(this.sockets.indexOf(socket), 1));
-      if (this.redeliverOnConnect) setTimeout(() => this.redeliverLost(), 100);
+      if (this.redeliverOnConnect) {
+        this.redeliveryDue = true;
+        setTimeout(() => this.redeliverLost(), 100);
+      }
     });
     await new Promise<void>((resolve) => this.server?.listen(port, '127.0.0.1', () => resolve()));
     this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
@@ -196,6 +201,7 @@ export class FakeOpenPlatform {
   /** Re-pushes, in push order, the unacknowledged events whose connection is gone or silent (or that had none). */
   private redeliverLost(): void {
     if (!this.sockets.some((socket) => this.isLive(socket))) return;
+    this.redeliveryDue = false;
     for (const pushed of this.pushed.values()) {
       if (!pushed.acked && !this.isLive(pushed.socket)) this.push(pushed);
     }
@@ -226,7 +232,7 @@ export class FakeOpenPlatform {
 
   /**
    * Pushes an event over the long connection to one random client (like Lark's cluster mode); returns its id. With no
-   * connection open it waits for the next one (see {@link redeliverOnConnect}).
+   * connection open, or while a new connection's redelivery is due, it waits for that (see {@link redeliverOnConnect}).
    */
   pushEvent(event: MessageEvent, socketIndex?: number): string {
     this.addUserMessage(event);
@@ -240,8 +246,9 @@ export class FakeOpenPlatform {
       pushedAt: Date.now(),
     };
     this.pushed.set(frameMessageId, pushed);
-    if (socketIndex === undefined && !this.sockets.some((socket) => this.isLive(socket)) && this.redeliverOnConnect) {
-      return frameMessageId;
+    const noConnection = !this.sockets.some((socket) => this.isLive(socket));
+    if (socketIndex === undefined && this.redeliverOnConnect && (noConnection || this.redeliveryDue)) {
+      return frameMessageId; // pushed, in order, with the next redelivery
     }
     this.push(pushed, socketIndex);
     return frameMessageId;

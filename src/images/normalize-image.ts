@@ -19,8 +19,6 @@ export interface NormalizedImage {
   sourceFormat: SniffedImageFormat;
 }
 
-/** Formats sharp's prebuilt libvips decodes. BMP has no loader there, HEIC needs a patent-encumbered HEVC decoder. */
-
 // Re-encoding: JPEG quality 90 without chroma subsampling keeps text in screenshots sharp; transparency is flattened
 // onto white, as a viewer would show it, since the model reads RGB only. Metadata (EXIF, GPS) is dropped.
 const jpegOptions = { quality: 90, chromaSubsampling: '4:4:4' } as const;
@@ -37,7 +35,7 @@ function rejectionFor(error: unknown): ImageRejectedError {
 }
 
 /**
- * Checks and normalizes an image: format from its magic bytes (JPEG, PNG, GIF's first frame, WebP, TIFF, AVIF),
+ * Checks and normalizes an image: format from its magic bytes (one of supported-image-formats.ts; a GIF's first frame),
  * size and pixel count before decoding (decompression bombs are refused from their header), EXIF orientation
  * applied, scaled to fit `maxSide`, re-encoded as JPEG, hashed. Throws {@link ImageRejectedError}.
  */

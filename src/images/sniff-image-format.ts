@@ -1,11 +1,11 @@
-/** Formats told apart by their first bytes; `svg`, `heic`, `bmp`, ... are recognised only to be refused by name. */
+import { type SupportedImageFormatId, supportedImageFormats as supportedFormats } from './supported-image-formats.ts';
+
+/**
+ * Formats told apart by their first bytes; those outside `supportedImageFormatList` (supported-image-formats.ts), such as
+ * `svg`, `heic`, `bmp`, are recognised only to be refused by name.
+ */
 export type SniffedImageFormat =
-  | 'jpeg'
-  | 'png'
-  | 'gif'
-  | 'webp'
-  | 'tiff'
-  | 'avif'
+  | SupportedImageFormatId
   | 'heic'
   | 'bmp'
   | 'svg'
@@ -14,15 +14,8 @@ export type SniffedImageFormat =
   | 'jpeg-2000'
   | 'ico';
 
-/** The formats the bot decodes (sharp's prebuilt libvips reads them all; HEIC needs a patent-encumbered decoder). */
-export const supportedImageFormats: ReadonlySet<SniffedImageFormat> = new Set([
-  'jpeg',
-  'png',
-  'gif',
-  'webp',
-  'tiff',
-  'avif',
-]);
+/** The formats the bot decodes: `supportedImageFormatList` (supported-image-formats.ts) by sniffed name. */
+export const supportedImageFormats = supportedFormats as ReadonlySet<SniffedImageFormat>;
 
 function startsWith(bytes: Uint8Array, signature: readonly number[], offset = 0): boolean {
   if (bytes.length < offset + signature.length) return false;

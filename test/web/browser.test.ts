@@ -6,6 +6,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startWebAdapter, type WebAdapter } from '../../adapters/web/web-adapter.ts';
 import { t } from '../../src/i18n/catalog.ts';
+import { webStrings } from '../../src/i18n/web-strings.ts';
 import type { PipelineContext } from '../../src/pipeline/pipeline-context.ts';
 import { createRedisConnection } from '../../src/redis/redis-connection.ts';
 import { ZiyaChatModel } from '../../workers/chat/ziya-chat-model.ts';
@@ -122,7 +123,7 @@ describe.skipIf(!hasChromium)('web page against a scripted API', () => {
       mimeType: 'text/plain',
       buffer: Buffer.from('not a picture'),
     });
-    await expect(page.getByRole('alert').textContent()).resolves.toBe(t('en', 'web.not_an_image'));
+    await expect(page.getByRole('alert').textContent()).resolves.toBe(webStrings('en').strings['web.not_an_image']);
 
     const question = page.getByLabel(t('en', 'web.message_label'));
     await question.fill('please fail');

@@ -1,4 +1,5 @@
 import { Command, InvalidArgumentError } from 'commander';
+import { imageFormatNames } from '../../src/images/supported-image-formats.ts';
 
 function integer(name: string, minimum: number) {
   return (value: string): number => {
@@ -117,7 +118,7 @@ async function ask(words: string[], options: AskOptions): Promise<void> {
 export const command = new Command('ask')
   .description('Ask the model one question, optionally about an image; the answer streams to stdout')
   .argument('<question...>', 'the question')
-  .option('--image <file>', 'an image file (JPEG, PNG, GIF, WebP, TIFF or AVIF)')
+  .option('--image <file>', `an image file (${imageFormatNames()})`)
   .option('--model <dir>', 'a model directory (default: $MODEL_DIR, else a tiny random-weight demo model)')
   .option('--max-tokens <n>', 'most tokens to generate (default: model.json)', integer('--max-tokens', 1))
   .option('--seed <n>', 'sampling seed', integer('--seed', 0))

@@ -4,7 +4,7 @@ export const en = {
   'note.answering_in_english': 'I can only answer in Chinese or English, so I answered in English.',
   'error.image_too_large': 'That image is too large. Please send a smaller one.',
   'error.image_unreadable': 'I could not read that image. It may be damaged or incomplete; please send it again.',
-  'error.unsupported_format': 'I cannot read that kind of file. Please send a JPEG, PNG, WebP or GIF image.',
+  'error.unsupported_format': 'I cannot read that kind of file. Please send a {formats} image.',
   'error.empty_message': 'Your message is empty. Ask me something, with or without a picture.',
   'error.message_too_long': 'Your message is too long. Please shorten it and send it again.',
   'error.model_unavailable': 'The model is not available right now. Please try again in a few minutes.',
@@ -14,6 +14,8 @@ export const en = {
   'reset.done': 'Done: this conversation has been cleared. Send a new picture or question to start again.',
   'help.text':
     'Send me a picture and ask a question about it (in groups, mention me). Follow-up questions keep the context of this conversation.\nCommands: /reset (or /重置) clears this conversation; /help (or /帮助) shows this help.',
+  'help.web':
+    'Send me a picture and ask a question about it. Follow-up questions keep the context of this channel.\nCommands: /reset (or /重置, or the “Reset conversation” button) clears this channel; /help (or /帮助) shows this help.',
   'busy.queued': 'Your question is in the queue; I will answer as soon as I can.',
   'note.first_image_only': 'You sent {count} pictures; I looked at the first one only.',
   'note.empty_answer': '(I have no answer to that.)',
@@ -41,13 +43,23 @@ export const en = {
   'web.reset': 'Reset conversation',
   'web.connection_lost': 'Connection lost. Reconnecting…',
   'web.send_failed': 'The message could not be sent. Please try again.',
-  'web.not_an_image': 'That file is not an image.',
+  'web.not_an_image': 'That file is not an image I can read. Please choose a {formats} image.',
+  'web.image_too_large': 'That image is too large: the limit is {limit}. Please choose a smaller one.',
+  'web.message_too_long':
+    'Your message is too long: {count} characters, the limit is {limit}. Please shorten it and send it again.',
+  'web.show_banner': 'Show the notice',
+  'web.hide_banner': 'Hide the notice',
   'web.too_many_streams': 'Too many chat windows are open. Close some of them and reload this page.',
   'admin.title': 'Queue dashboard: sign in',
   'admin.token_label': 'Admin token (ADMIN_TOKEN)',
   'admin.sign_in': 'Sign in',
   'admin.wrong_token': 'That token is not right.',
   'admin.read_only': 'The queue dashboard is read-only. Set ADMIN_WRITE=true to allow changes.',
+  'access.title': 'Web chat: sign in',
+  'access.token_label': 'Access token (WEB_ACCESS_TOKEN, from whoever runs this chat)',
+  'access.sign_in': 'Sign in',
+  'access.wrong_token': 'That token is not right.',
+  'access.too_many_attempts': 'Too many wrong tokens from here. Try again in {seconds} seconds.',
 } as const;
 
 /** A complete message catalog: every key of the English one. */

@@ -10,6 +10,9 @@ export interface ChatTurn {
   imageSha256?: string;
 }
 
+/** Which tokens the repetition penalty counts. */
+export type RepetitionPenaltyScope = 'generated' | 'prompt+generated';
+
 /** Sampling settings; anything left out comes from the model directory's `model.json`. */
 export interface GenerationSettings {
   maxNewTokens: number;
@@ -21,6 +24,11 @@ export interface GenerationSettings {
   topK: number;
   /** 1 disables the penalty. */
   repetitionPenalty: number;
+  /**
+   * The tokens the penalty counts: the reply's own (`generated`, Ziya's reference) or the prompt's text tokens too.
+   * @defaultValue 'generated'
+   */
+  repetitionPenaltyScope?: RepetitionPenaltyScope;
   /** False means greedy. */
   doSample: boolean;
   /** Seeds the sampler: the same seed, prompt and settings give the same reply. */

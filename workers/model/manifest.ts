@@ -89,6 +89,12 @@ export const modelManifestSchema = z.object({
     topP: z.number().positive().max(1),
     topK: z.number().int().nonnegative(),
     repetitionPenalty: z.number().positive(),
+    /**
+     * Which tokens the repetition penalty counts: `generated` (the reply's own tokens; Hugging Face's `generate` with
+     * `inputs_embeds` only, as Ziya's `chat()` and BLIP-2 call it, starts `input_ids` empty) or `prompt+generated`
+     * (the prompt's text tokens too, as `generate(input_ids=...)` does).
+     */
+    repetitionPenaltyScope: z.enum(['generated', 'prompt+generated']).default('generated'),
     doSample: z.boolean(),
   }),
 });
@@ -155,5 +161,13 @@ export const ziyaDefaults = {
     mean: [0.48145466, 0.4578275, 0.40821073],
     std: [0.26862954, 0.26130258, 0.27577711],
   },
-  generation: { maxNewTokens: 128, temperature: 0.7, topP: 0.1, topK: 0, repetitionPenalty: 1.18, doSample: true },
+  generation: {
+    maxNewTokens: 128,
+    temperature: 0.7,
+    topP: 0.1,
+    topK: 0,
+    repetitionPenalty: 1.18,
+    repetitionPenaltyScope: 'generated',
+    doSample: true,
+  },
 } as const satisfies Pick<ModelManifest, 'template' | 'preprocessing' | 'generation'>;

@@ -30,7 +30,9 @@ export class SequenceProgress {
     private readonly eosTokenId: number,
     private readonly maxNewTokens: number,
   ) {
-    this.history = [...request.promptTokenIds];
+    // The tokens the repetition penalty counts: the prompt's only when the model's scope says so.
+    this.history =
+      request.settings.repetitionPenaltyScope === 'prompt+generated' ? [...request.promptTokenIds] : [];
     this.random = createSeededRandom(request.settings.seed);
     this.filter = new StopSequenceFilter(request.stop ?? []);
     this.detokenizer = new StreamingDetokenizer(tokenizer, { skipSpecialTokens: true });

@@ -10,6 +10,8 @@ export function visionLayerTensorNames(layer: number) {
     qkvWeight: `${prefix}.self_attn.qkv.weight`,
     queryBias: `${prefix}.self_attn.q_bias`,
     valueBias: `${prefix}.self_attn.v_bias`,
+    /** The combined `[q, zeros, v]` bias recent transformers versions save instead of `q_bias` / `v_bias`. */
+    qkvBias: `${prefix}.self_attn.qkv.bias`,
     projectionWeight: `${prefix}.self_attn.projection.weight`,
     projectionBias: `${prefix}.self_attn.projection.bias`,
     norm2Weight: `${prefix}.layer_norm2.weight`,

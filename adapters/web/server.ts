@@ -3,7 +3,10 @@
  *
  *   GET  /                                   → adapters/web/public/index.html (static files from public/)
  *   GET  /api/info                           → 200 { demo: boolean, modelId: string, defaultLanguage: 'zh-CN'|'zh-TW'|'en',
- *                                                    banner?: string }   (banner: rendered `demo.banner` when demo)
+ *                                                    banner?: string,    (banner: rendered `demo.banner` when demo)
+ *                                                    limits: { imageMaxBytes, imageMaxSize, textMaxCharacters,
+ *                                                              imageFormats: [{ name, mediaTypes, extensions }] } }
+ *                                             (what the page checks before sending, page-limits.ts)
  *   GET  /api/strings?language=<tag>        → 200 { language, strings }   (the page's catalog strings, src/i18n/web-strings.ts)
  *   POST /api/channels/:channel/messages     → 202 { requestId }      (200 { requestId, duplicate: true } on a repeat)
  *        body either application/json { text?: string, image?: string (base64, or a data: URL),
@@ -21,11 +24,18 @@
  *                                  text is final and rendered (error replies: the catalog message in `language`)
  *          event: error     data: { requestId?, message }   transport-level trouble (rare)
  *        a comment line `: ping` every 15 s keeps proxies from closing the stream.
- *   POST /api/channels/:channel/reset        → 202 { requestId }  (the `reset.done` confirmation arrives as a `reply`)
+ *   POST /api/channels/:channel/reset[?language=<tag>]  → 202 { requestId }  (the `reset.done` confirmation arrives as
+ *                                            a `reply`, in the page's language when it names one)
  *   GET  /api/channels/:channel/history      → 200 { turns: [{ requestId, role: 'user'|'assistant', text, language,
  *                                                    imageSha256?, at }] }   (oldest first, the channel's context)
  *   GET  /api/images/:sha256                 → the stored normalized image bytes (for showing history thumbnails)
  *   GET  /healthz, /readyz, /metrics         (src/observability/ops-endpoints.ts; /metrics behind METRICS_TOKEN when set)
+ *   GET  /sign-in, POST /sign-in (form field token), POST /sign-out   only when WEB_ACCESS_TOKEN is set (web-access.ts):
+ *        the page, a session cookie (zvb_web: HttpOnly, SameSite=Lax, a week) for the right token, 429 with
+ *        Retry-After after 5 wrong tokens a minute from one address. Without the cookie (or `Authorization: Bearer
+ *        <token>`) every route but these, the probes, /metrics and /admin/queues answers 401 { error: 'unauthorized',
+ *        login: '/sign-in' }; a page navigation is sent to /sign-in instead. With WEB_TRUSTED_USER_HEADER each
+ *        request's user is the one that header names (a request without it: 401).
  *   GET  /admin/queues/...                 Bull Board, only when ADMIN_TOKEN is set (bearer token, or the session cookie
  *                                          that /admin/queues/login gives for it; read-only unless ADMIN_WRITE=true)
  *
@@ -59,7 +69,9 @@ import {
   WebBodyTooLargeError,
   WebUnsupportedMediaTypeError,
 } from './read-message-body.ts';
+import { formatByteLimit, pageLimits } from './page-limits.ts';
 import { serveStaticFile } from './static-files.ts';
+import { WebAccess, type WebUser } from './web-access.ts';
 
 /** What the web chat's HTTP server works with. */
 export interface WebServerDependencies {
@@ -76,11 +88,14 @@ export interface WebServerDependencies {
   originPolicy: OriginPolicy;
   /** Bull Board (already behind its token); absent = not mounted. */
   queueDashboard?: QueueDashboardHandler;
+  /** Who may use the chat and who each request comes from. @defaultValue everyone, as one user */
+  access?: WebAccess;
 }
 
 const languageTagPattern = /^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$/;
 const channelPattern = /^[A-Za-z0-9_-]{1,64}$/;
 const clientMessageIdPattern = /^[A-Za-z0-9_-]{1,80}$/;
+const openAccess = new WebAccess();
 
 function sendJson(response: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
@@ -105,6 +120,7 @@ export function messageBodyLimit(settings: { IMAGE_MAX_BYTES: number; TEXT_MAX_C
 
 async function postMessage(
   dependencies: WebServerDependencies,
+  user: WebUser,
   channel: string,
   request: IncomingMessage,
   response: ServerResponse,
@@ -141,7 +157,7 @@ async function postMessage(
       platformMessageId: `${channel}.${clientMessageId}`,
       channelKey: channelKeyFor('web', channel),
       replyTarget: { channel },
-      user: { id: 'web-user', name: 'Web user' },
+      user,
       text: body.text,
       attachments,
       ...(languageHint === undefined ? {} : { languageHint }),
@@ -183,6 +199,8 @@ async function route(
     (path === queueDashboardPath || path.startsWith(`${queueDashboardPath}/`))
   )
     return await dependencies.queueDashboard(request, response);
+  const user = await (dependencies.access ?? openAccess).admit(request, response, path);
+  if (user === undefined) return;
   if (method === 'GET' && path === '/api/info') {
     const info = await dependencies.modelInfo.read();
     const defaultLanguage = dependencies.defaultLanguage ?? 'zh-CN';
@@ -192,6 +210,7 @@ async function route(
       modelId: info?.modelId ?? null,
       defaultLanguage,
       ...(demo ? { banner: t(preferredLanguage(request) ?? defaultLanguage, 'demo.banner') } : {}),
+      limits: pageLimits(pipeline.settings),
     });
   }
   if (method === 'GET' && path === '/api/strings') {
@@ -215,7 +234,8 @@ async function route(
     const action = channelRoute[2];
     if (!channelPattern.test(channel))
       return sendJson(response, 400, { error: 'bad_request', message: 'bad channel name' });
-    if (method === 'POST' && action === 'messages') return await postMessage(dependencies, channel, request, response);
+    if (method === 'POST' && action === 'messages')
+      return await postMessage(dependencies, user, channel, request, response);
     if (method === 'GET' && action === 'events')
       return hub.subscribe(
         channel,
@@ -225,15 +245,18 @@ async function route(
       );
     if (method === 'POST' && action === 'reset') {
       // Reset goes through the channel's line like any message, so it cannot overtake a question still being answered.
+      // Its confirmation is in the page's language (the page names it), else the browser's.
+      const named = url.searchParams.get('language') ?? '';
+      const resetLanguage = languageTagPattern.test(named) ? named : preferredLanguage(request);
       const result = await receiveMessage(pipeline, {
         platform: 'web',
         platformMessageId: `${channel}.reset-${randomUUID()}`,
         channelKey: channelKeyFor('web', channel),
         replyTarget: { channel },
-        user: { id: 'web-user', name: 'Web user' },
+        user,
         text: '/reset',
         attachments: [],
-        ...(preferredLanguage(request) === undefined ? {} : { languageHint: preferredLanguage(request) as string }),
+        ...(resetLanguage === undefined ? {} : { languageHint: resetLanguage }),
         adapterInstance: dependencies.adapterInstance,
       });
       return sendJson(response, 202, { requestId: result.requestId });
@@ -263,7 +286,8 @@ export function createWebServer(dependencies: WebServerDependencies): Server {
       } else if (error instanceof WebBodyTooLargeError) {
         const language = preferredLanguage(request) ?? dependencies.defaultLanguage ?? 'zh-CN';
         response.setHeader('connection', 'close'); // the rest of the body is not read
-        sendJson(response, 413, { error: 'image_too_large', message: errorMessage(language, 'image_too_large') });
+        const limit = formatByteLimit(dependencies.pipeline.settings.IMAGE_MAX_BYTES);
+        sendJson(response, 413, { error: 'image_too_large', message: t(language, 'web.image_too_large', { limit }) });
       } else {
         dependencies.pipeline.logger.error({ error: String(error), url: request.url }, 'web request failed');
         sendJson(response, 500, { error: 'internal' });

@@ -16,6 +16,8 @@ import { renderReply } from '../../src/pipeline/render-reply.ts';
 import { ModelInfoStore } from '../../src/store/model-info-store.ts';
 import { ChannelHub, type StreamLimits } from './channel-hub.ts';
 import { createWebServer } from './server.ts';
+import type { SignInAttemptLimits } from './sign-in-attempts.ts';
+import { assertWebAccessConfigured, WebAccess } from './web-access.ts';
 
 /** Options of the web chat adapter. */
 export interface WebAdapterOptions {
@@ -37,6 +39,14 @@ export interface WebAdapterOptions {
   publicUrl?: string | undefined;
   /** Bounds on open event streams (WEB_MAX_STREAMS, WEB_MAX_STREAMS_PER_CLIENT). */
   streamLimits?: Partial<StreamLimits>;
+  /** WEB_ACCESS_TOKEN: the chat wants a sign-in with it (required on a non-loopback host unless `publicChat`). */
+  accessToken?: string | undefined;
+  /** WEB_PUBLIC: serve a non-loopback host without an access token. @defaultValue false */
+  publicChat?: boolean;
+  /** WEB_TRUSTED_USER_HEADER: the auth proxy's header naming each person (their own rate limits). */
+  trustedUserHeader?: string | undefined;
+  /** Wrong sign-in tokens allowed per client address. @defaultValue 5 a minute */
+  signInAttempts?: SignInAttemptLimits;
   /** More `/readyz` checks (`start` adds `model`); `redis` and `platform` (listening) are always there. */
   readinessChecks?: Record<string, ReadinessCheck>;
 }
@@ -65,6 +75,7 @@ export function replyEvent(reply: ChatReply) {
  * reach the streams held by this process: run one web adapter per deployment.
  */
 export async function startWebAdapter(pipeline: PipelineContext, options: WebAdapterOptions): Promise<WebAdapter> {
+  assertWebAccessConfigured(options.host ?? '127.0.0.1', options.accessToken, options.publicChat ?? false);
   const adapterInstance = options.adapterInstance ?? `web-${randomUUID()}`;
   const hub = new ChannelHub(undefined, options.streamLimits);
   const channelOf = (channelKey: string) => channelKey.slice('web:'.length);
@@ -111,6 +122,12 @@ export async function startWebAdapter(pipeline: PipelineContext, options: WebAda
     modelInfo: new ModelInfoStore(pipeline.redis, pipeline.settings.QUEUE_PREFIX),
     adapterInstance,
     originPolicy,
+    access: new WebAccess({
+      accessToken: options.accessToken,
+      trustedUserHeader: options.trustedUserHeader,
+      secureCookies: options.publicUrl?.startsWith('https:') ?? false,
+      ...(options.signInAttempts === undefined ? {} : { signInAttempts: options.signInAttempts }),
+    }),
     ...(options.defaultLanguage === undefined ? {} : { defaultLanguage: options.defaultLanguage }),
     ops: {
       registry: createMetricsRegistry([

@@ -36,6 +36,9 @@ export const command = new Command('adapter')
       adminToken: config.ADMIN_TOKEN,
       adminWrite: config.ADMIN_WRITE,
       publicUrl: config.WEB_PUBLIC_URL,
+      accessToken: config.WEB_ACCESS_TOKEN,
+      publicChat: config.WEB_PUBLIC,
+      trustedUserHeader: config.WEB_TRUSTED_USER_HEADER,
       streamLimits: { total: config.WEB_MAX_STREAMS, perClient: config.WEB_MAX_STREAMS_PER_CLIENT },
     });
     logger.info({ url: web.url, queueDashboard: config.ADMIN_TOKEN !== undefined }, 'web chat adapter listening');

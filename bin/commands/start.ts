@@ -18,6 +18,9 @@ export const command = new Command('start')
     const { startWebAdapter } = await import('../../adapters/web/web-adapter.ts');
     const { closeWorkerWithin } = await import('../../src/pipeline/close-worker-within.ts');
     const config = loadConfigOrExit();
+    // Refused before anything starts: an open web chat on a reachable address.
+    const { assertWebAccessConfigured } = await import('../../adapters/web/web-access.ts');
+    assertWebAccessConfigured(config.WEB_HOST, config.WEB_ACCESS_TOKEN, config.WEB_PUBLIC);
     const logger = createLogger(config.LOG_LEVEL, 'start');
     // The signal handler goes in first, so a SIGTERM during start-up still shuts down cleanly: whatever has started
     // so far is closed, in reverse order of starting.
@@ -70,6 +73,9 @@ export const command = new Command('start')
       adminToken: config.ADMIN_TOKEN,
       adminWrite: config.ADMIN_WRITE,
       publicUrl: config.WEB_PUBLIC_URL,
+      accessToken: config.WEB_ACCESS_TOKEN,
+      publicChat: config.WEB_PUBLIC,
+      trustedUserHeader: config.WEB_TRUSTED_USER_HEADER,
       streamLimits: { total: config.WEB_MAX_STREAMS, perClient: config.WEB_MAX_STREAMS_PER_CLIENT },
       // A Lark adapter that should be connected and is not makes the process not ready.
       readinessChecks: {

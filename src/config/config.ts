@@ -63,6 +63,25 @@ const environmentSchema = z.object({
   WEB_MAX_STREAMS: integer(1).default(500),
   /** Event streams one client address may hold open (behind a proxy: the proxy's); more get 429. @defaultValue 20 */
   WEB_MAX_STREAMS_PER_CLIENT: integer(1).default(20),
+  /**
+   * The token people sign in with (once, on the chat's sign-in page; then a session cookie). Required when WEB_HOST is
+   * not a loopback address, unless WEB_PUBLIC=true. At least 16 characters. Never logged.
+   */
+  WEB_ACCESS_TOKEN: optionalText.pipe(z.string().min(16, 'use at least 16 characters').optional()),
+  /** `true`: serve the web chat on a non-loopback WEB_HOST without WEB_ACCESS_TOKEN (an auth proxy guards it). @defaultValue false */
+  WEB_PUBLIC: optionalText.pipe(z.enum(['true', 'false']).optional()).transform((value) => value === 'true'),
+  /**
+   * Behind an auth proxy (oauth2-proxy and the like): the request header naming the signed-in person
+   * (`X-Forwarded-Email`); each gets their own user id for the rate limits, and a request without it is refused.
+   * Unset: everyone is one web user. Only for a port that nothing but the proxy can reach.
+   */
+  WEB_TRUSTED_USER_HEADER: optionalText.pipe(
+    z
+      .string()
+      .regex(/^[A-Za-z0-9-]+$/, 'expected a header name (letters, digits, -)')
+      .transform((name) => name.toLowerCase())
+      .optional(),
+  ),
   /** Discord bot token; when set, `start` runs the Discord adapter too. Never logged. */
   DISCORD_TOKEN: optionalText,
   /** Discord REST base override (e.g. `http://127.0.0.1:PORT/api`); the gateway URL comes from its `/gateway/bot`. */
@@ -159,6 +178,9 @@ const environmentSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
+/** Variables whose value an error line never repeats. */
+const secretVariables: ReadonlySet<string> = new Set(['WEB_ACCESS_TOKEN']);
+
 /** The validated configuration. */
 export type Config = z.output<typeof environmentSchema>;
 
@@ -179,8 +201,8 @@ export function loadConfig(
   if (!result.success) {
     const issue = result.error.issues[0];
     const variable = String(issue?.path[0] ?? 'environment');
-    // A URL's password never goes into the error line.
-    const raw = environment[variable];
+    // A URL's password never goes into the error line, nor does a token.
+    const raw = secretVariables.has(variable) ? undefined : environment[variable];
     const value = raw === undefined ? undefined : redactRedisUrl(raw);
     throw new ConfigError(
       variable,

@@ -1,10 +1,10 @@
-import { request as httpRequest } from 'node:http';
+import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 
 /** A request with headers fetch will not send (`Host`) or a chosen local address; resolves with status and body. */
 export function rawRequest(
   url: string,
   options: { method?: string; headers?: Record<string, string>; body?: string; localAddress?: string } = {},
-): Promise<{ status: number; body: string }> {
+): Promise<{ status: number; body: string; headers: IncomingHttpHeaders }> {
   return new Promise((resolve, reject) => {
     const request = httpRequest(url, {
       method: options.method ?? 'GET',
@@ -17,7 +17,7 @@ export function rawRequest(
       response.on('data', (data: string) => {
         body += data;
       });
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, body, headers: response.headers }));
     });
     request.on('error', reject);
     request.end(options.body);

@@ -19,12 +19,16 @@ export const command = new Command('worker')
     const { closeWorkerWithin } = await import('../../src/pipeline/close-worker-within.ts');
     const config = loadConfigOrExit();
     const logger = createLogger(config.LOG_LEVEL, 'worker');
+    // No adapter on webgpu: one line and exit 1, before Redis is even waited for.
+    const { requireWebGpuAdapterOrExit } = await import('../../workers/process/require-webgpu-adapter.ts');
+    await requireWebGpuAdapterOrExit(config.EXECUTION_PROVIDER, logger);
     const { requireRedisUrl, waitForRedis } = await import('../../src/redis/wait-for-redis.ts');
     const redisUrl = requireRedisUrl(config.REDIS_URL, 'worker');
     await waitForRedis(redisUrl, config.REDIS_WAIT_MS, logger);
     const redis = createRedisConnection(redisUrl);
     const pipeline = createPipelineContext(redis, config, logger);
-    // Health and metrics first: /healthz answers while a big model loads, /readyz once it has.
+    // Health and metrics first: /healthz answers while a big model loads, /readyz once it has (and, on a GPU
+    // execution provider, once its shaders are warm: loadChatModel runs the graphs once).
     const modelLoaded = new ReadyFlag();
     const readiness = new Readiness().add('redis', redisCheck(redis)).add('model', modelLoaded.check);
     const registry = createMetricsRegistry([pipeline.queues.requests]);

@@ -11,10 +11,11 @@ import type { GenerationSettings } from '../runtime/generation-types.ts';
 import type { LanguageModel } from '../runtime/language-model.ts';
 import { loadLanguageModel } from '../runtime/language-model.ts';
 import type { ExecutionProvider } from '../runtime/onnx-session.ts';
-import { DecodeScheduler, type SchedulerObserver } from '../serving/decode-scheduler.ts';
 import { createSlotPool } from '../serving/create-slot-pool.ts';
+import { DecodeScheduler, type SchedulerObserver } from '../serving/decode-scheduler.ts';
 import { checkSlotMemory } from '../serving/slot-memory.ts';
 import { VisionBatcher } from '../serving/vision-batcher.ts';
+import { warmUpDecoder } from '../serving/warm-up.ts';
 import { preprocessImage } from './preprocess-image.ts';
 import { buildPrompt } from './prompt-builder.ts';
 import { VisionEncoder } from './vision-encoder.ts';
@@ -282,6 +283,20 @@ export class ZiyaChatModel implements ChatModel {
       usedCachedEmbedding,
       timings,
     };
+  }
+
+  /**
+   * Runs every graph once at the shapes serving uses, before the first request: the vision tower on a blank image,
+   * and the decoder's prefill, slot copy and decode step at the slot pool's shape ({@link warmUpDecoder}). On a GPU
+   * execution provider this is where shaders compile; call it before saying the model is ready. Not for a model
+   * already answering. Returns the milliseconds it took.
+   */
+  async warmUp(): Promise<number> {
+    const started = performance.now();
+    const size = this.manifest.preprocessing.imageSize;
+    await this.visionEncoder?.encode(new Float32Array(3 * size * size));
+    await warmUpDecoder(this.languageModel, this.scheduler.pool);
+    return performance.now() - started;
   }
 
   /** Lets the answers in progress finish, then releases every onnxruntime session. */

@@ -8,7 +8,8 @@ import { ZiyaChatModel } from '../chat/ziya-chat-model.ts';
 
 /**
  * Loads MODEL_DIR, or (when unset) the demo model, built once under CACHE_DIR, with a plain banner in the log; its
- * decode scheduler gets WORKER_BATCH_SIZE slots, whose KV-cache size is logged.
+ * decode scheduler gets WORKER_BATCH_SIZE slots, whose KV-cache size is logged. On a GPU execution provider the model
+ * is warmed up ({@link ZiyaChatModel.warmUp}) before it is returned, so a caller's readiness waits for the shaders.
  */
 export async function loadChatModel(
   config: Pick<Config, 'MODEL_DIR' | 'CACHE_DIR' | 'EXECUTION_PROVIDER' | 'MODEL_THREADS' | 'WORKER_BATCH_SIZE'>,
@@ -32,6 +33,12 @@ export async function loadChatModel(
   );
   if (model.batchLimit !== undefined)
     logger.warn(`WORKER_BATCH_SIZE=${config.WORKER_BATCH_SIZE} lowered to ${pool.size}: ${model.batchLimit}`);
+  if (config.EXECUTION_PROVIDER !== 'cpu') {
+    // Shaders compile on the first run of each shape: here, not in the first user's answer (readiness waits).
+    logger.info(`warming up on ${config.EXECUTION_PROVIDER}: one run of each graph at the serving shapes`);
+    const ms = await model.warmUp();
+    logger.info({ warmUpMs: Math.round(ms) }, `warm-up done in ${(ms / 1000).toFixed(1)} s: shaders compiled`);
+  }
   if (model.demo) logger.warn(`${t('en', 'demo.banner')} / ${t('zh-CN', 'demo.banner')}`);
   return model;
 }

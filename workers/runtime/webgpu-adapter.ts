@@ -8,7 +8,12 @@ export interface WebGpuAdapter {
   available: boolean;
   /** The Vulkan ICD manifests found (`nvidia_icd.json`, Mesa's `lvp_icd.json` = llvmpipe on the CPU, …). */
   vulkanDrivers: string[];
-  /** Only Mesa's llvmpipe: shaders run on the CPU (correct, slow). */
+  /** GPU device nodes present (`/dev/nvidia0`, `/dev/dri/renderD128`, …): a hardware adapter needs one. */
+  deviceNodes: string[];
+  /**
+   * The adapter can only be Mesa's llvmpipe (shaders run on the CPU: correct, slow): only its driver is installed, or
+   * no GPU device node exists.
+   */
   softwareOnly: boolean;
   /** Why no adapter was found. */
   error?: string;
@@ -28,13 +33,33 @@ function vulkanDrivers(): string[] {
   );
 }
 
+function gpuDeviceNodes(): string[] {
+  const nodes: string[] = [];
+  if (existsSync('/dev'))
+    nodes.push(
+      ...readdirSync('/dev')
+        .filter((name) => /^nvidia\d+$/.test(name))
+        .map((name) => `/dev/${name}`),
+    );
+  if (existsSync('/dev/dri')) {
+    nodes.push(
+      ...readdirSync('/dev/dri')
+        .filter((name) => name.startsWith('renderD'))
+        .map((name) => `/dev/dri/${name}`),
+    );
+  }
+  return nodes;
+}
+
 /**
  * Runs a one-node graph on the WebGPU execution provider: the cheapest proof that Dawn found a Vulkan adapter
  * (onnxruntime-node exposes no adapter name, so the installed Vulkan drivers are reported instead).
  */
 export async function probeWebGpu(): Promise<WebGpuAdapter> {
   const drivers = vulkanDrivers();
-  const softwareOnly = drivers.length > 0 && drivers.every((name) => name.startsWith('lvp'));
+  const deviceNodes = gpuDeviceNodes();
+  const softwareOnly =
+    deviceNodes.length === 0 || (drivers.length > 0 && drivers.every((name) => name.startsWith('lvp')));
   const graph = new GraphBuilder('webgpu_probe', inlineOnly, Number.POSITIVE_INFINITY);
   graph.input('x', 'float32', [1]);
   graph.op('Neg', ['x'], undefined, { output: 'y' });
@@ -47,11 +72,27 @@ export async function probeWebGpu(): Promise<WebGpuAdapter> {
     } finally {
       await session.release();
     }
-    return { available: true, vulkanDrivers: drivers, softwareOnly };
+    return { available: true, vulkanDrivers: drivers, deviceNodes, softwareOnly };
   } catch (error) {
-    return { available: false, vulkanDrivers: drivers, softwareOnly, error: (error as Error).message };
+    return { available: false, vulkanDrivers: drivers, deviceNodes, softwareOnly, error: (error as Error).message };
   }
 }
 
 /** Where WebGPU looks for drivers, for error messages. */
 export const vulkanDriverDirectories = icdDirectories.map((directory) => join(directory, '*.json'));
+
+/** One line on what {@link probeWebGpu} found, for the log or an error. */
+export function describeWebGpuAdapter(adapter: WebGpuAdapter): string {
+  const drivers = `Vulkan drivers: ${adapter.vulkanDrivers.join(', ') || `none in ${vulkanDriverDirectories.join(' ')}`}`;
+  const nodes = `GPU device nodes: ${adapter.deviceNodes.join(', ') || 'none'}`;
+  if (!adapter.available) {
+    // onnxruntime's message is a source location and a sentence; the sentence is what helps.
+    const reason = (adapter.error ?? 'unknown error')
+      .trim()
+      .split('\n')[0]!
+      .replace(/^.*? was false\. /, '');
+    return `no WebGPU adapter (${reason}; ${drivers}; ${nodes})`;
+  }
+  const kind = adapter.softwareOnly ? "software only: Mesa's llvmpipe runs the shaders on the CPU" : 'a GPU';
+  return `WebGPU adapter found, ${kind} (${drivers}; ${nodes})`;
+}

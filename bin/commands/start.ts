@@ -22,6 +22,8 @@ export const command = new Command('start')
     const { assertWebAccessConfigured } = await import('../../adapters/web/web-access.ts');
     assertWebAccessConfigured(config.WEB_HOST, config.WEB_ACCESS_TOKEN, config.WEB_PUBLIC);
     const logger = createLogger(config.LOG_LEVEL, 'start');
+    const { requireWebGpuAdapterOrExit } = await import('../../workers/process/require-webgpu-adapter.ts');
+    await requireWebGpuAdapterOrExit(config.EXECUTION_PROVIDER, logger);
     // The signal handler goes in first, so a SIGTERM during start-up still shuts down cleanly: whatever has started
     // so far is closed, in reverse order of starting.
     const closers: Array<() => Promise<unknown>> = [];

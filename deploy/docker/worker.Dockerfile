@@ -21,12 +21,19 @@ FROM node:24.22.3-bookworm-slim AS node
 
 # CUDA 12 + cuDNN 9 runtime libraries (what onnxruntime's CUDA provider links against).
 FROM nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04
+# EXECUTION_PROVIDER=webgpu (the KV cache stays on the GPU) runs through Vulkan: the loader (libvulkan1) is here, and
+# `graphics` makes the NVIDIA Container Toolkit mount the driver's Vulkan ICD (nvidia_icd.json + libGLX_nvidia).
+# No Mesa: a worker that finds no GPU adapter exits with one line rather than falling back to llvmpipe on the CPU.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libvulkan1 \
+ && rm -rf /var/lib/apt/lists/*
 ENV NODE_ENV=production \
     EXECUTION_PROVIDER=cuda \
     MODEL_DIR=/models/ziya \
     METRICS_PORT=9464 \
     NVIDIA_VISIBLE_DEVICES=all \
-    NVIDIA_DRIVER_CAPABILITIES=compute,utility
+    NVIDIA_DRIVER_CAPABILITIES=compute,utility,graphics \
+    XDG_RUNTIME_DIR=/tmp
 COPY --from=node /usr/local/bin/node /usr/local/bin/node
 WORKDIR /app
 COPY --from=dependencies --chown=root:root /app/node_modules ./node_modules

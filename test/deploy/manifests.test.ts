@@ -124,6 +124,12 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
     expect(pod['terminationGracePeriodSeconds'] * 1000).toBeGreaterThan(config.SHUTDOWN_GRACE_MS + 15_000);
     expect(config.JOB_LOCK_MS).toBeGreaterThanOrEqual(30_000);
     expect(pod['tolerations']).toContainEqual(expect.objectContaining({ key: 'nvidia.com/gpu' }));
+    // EXECUTION_PROVIDER=webgpu runs through Vulkan: `graphics` makes the NVIDIA toolkit mount its Vulkan ICD.
+    expect(containerEnvironment(worker)['NVIDIA_DRIVER_CAPABILITIES']?.split(',').sort()).toEqual([
+      'compute',
+      'graphics',
+      'utility',
+    ]);
   });
 
   it('scales workers with KEDA on requests waiting + prioritized + active (a Prometheus trigger), scaling down slowly', () => {
@@ -217,9 +223,11 @@ describe('compose file (deploy/compose.yaml)', () => {
     ]);
     expect(services['redis']?.['volumes']).toEqual(['redis-data:/data']);
     const worker = services['worker'] as Manifest;
+    // `graphics` (the NVIDIA Vulkan ICD, for EXECUTION_PROVIDER=webgpu) both as a device capability and in the env.
     expect(worker['deploy']['resources']['reservations']['devices']).toEqual([
-      { driver: 'nvidia', count: 1, capabilities: ['gpu'] },
+      { driver: 'nvidia', count: 1, capabilities: ['gpu', 'compute', 'utility', 'graphics'] },
     ]);
+    expect(worker['environment']['NVIDIA_DRIVER_CAPABILITIES']).toBe('compute,utility,graphics');
     expect(worker['volumes']).toContainEqual(
       expect.objectContaining({ type: 'bind', target: '/models/ziya', read_only: true }),
     );
@@ -293,6 +301,15 @@ describe('Dockerfiles (deploy/docker) and .dockerignore', () => {
     expect(existsSync(join(root, 'node_modules/onnxruntime-node/script/install.js'))).toBe(true);
     expect(adapter).toContain('ENV ONNXRUNTIME_NODE_INSTALL=skip');
     expect(adapter).not.toContain('nvidia/cuda');
+  });
+
+  it('gives the worker the Vulkan loader and the NVIDIA graphics capability (EXECUTION_PROVIDER=webgpu)', () => {
+    const worker = dockerfiles.find((file) => file.role === 'worker')?.text ?? '';
+    const lastStage = worker.slice(worker.lastIndexOf('\nFROM '));
+    expect(lastStage).toMatch(/apt-get install -y --no-install-recommends [^\n]*\blibvulkan1\b/);
+    expect(lastStage).toMatch(/^\s+NVIDIA_DRIVER_CAPABILITIES=compute,utility,graphics\b/m);
+    // Installed as root, before the image drops to its unprivileged user.
+    expect(lastStage.indexOf('libvulkan1')).toBeLessThan(lastStage.indexOf('\nUSER '));
   });
 
   it('.dockerignore keeps dependencies, models, caches and secrets out of the build context', () => {

@@ -17,7 +17,9 @@ export const command = new Command('build-model')
   .option('--from <dir>', 'a Hugging Face LLaMA checkpoint directory (config.json, safetensors, tokenizer)')
   .option('--vision-from <dir>', 'the Ziya-BLIP2 vision checkpoint (pytorch_model.bin or safetensors, config.json)')
   .requiredOption('--out <dir>', 'the model directory to write')
-  .addOption(new Option('--dtype <dtype>', 'weight storage').choices(['fp32', 'fp16', 'int4']).default('fp32'))
+  .addOption(
+    new Option('--dtype <dtype>', 'weight storage').choices(['fp32', 'fp16', 'int4', 'int4-fp16']).default('fp32'),
+  )
   .option('--seed <n>', 'seed of the random weights', parseSeed, 0)
   .addOption(
     new Option('--padding <mode>', 'where attention_mask may hold padding (right: GQA lengths, fused CUDA kernels)')

@@ -55,7 +55,7 @@ export const modelFileNames = {
   vision: 'vision.onnx',
 } as const;
 
-const dtypes: readonly ModelDtype[] = ['fp32', 'fp16', 'int4'];
+const dtypes: readonly ModelDtype[] = ['fp32', 'fp16', 'int4', 'int4-fp16'];
 
 /** What a build wrote. */
 export interface BuildModelResult {
@@ -137,8 +137,8 @@ function writeVisionGraph(
   directory: string,
   progress: BuildProgress,
 ): string | undefined {
-  // int4 only quantizes the decoder; the vision tower stays fp32 there.
-  const dtype = options.dtype === 'fp16' ? 'fp16' : 'fp32';
+  // int4 only quantizes the decoder; the vision tower stays fp32 there, and fp16 beside int4-fp16 (CUDA builds).
+  const dtype = options.dtype === 'fp16' || options.dtype === 'int4-fp16' ? 'fp16' : 'fp32';
   const out = join(directory, modelFileNames.vision);
   if (options.preset !== undefined && source.vision !== undefined) {
     const counts = visionTensorCount(source.vision);

@@ -50,7 +50,7 @@ export const modelManifestSchema = z.object({
   source: z.string(),
   /** True for random weights: replies carry no meaning. */
   demo: z.boolean(),
-  dtype: z.enum(['fp32', 'fp16', 'int4']),
+  dtype: z.enum(['fp32', 'fp16', 'int4', 'int4-fp16']),
   /**
    * Where the decoder's `attention_mask` may hold padding: `any` (left padding too, masked through GQA's
    * attention_bias) or `right` (GQA's native sequence lengths only; the fused CUDA kernels need this).

@@ -36,8 +36,11 @@ export interface VisionConfig {
   projectionSize: number;
 }
 
-/** Weight storage of the written graphs. */
-export type ModelDtype = 'fp32' | 'fp16' | 'int4';
+/**
+ * Weight storage of the written graphs. `int4` keeps float32 activations (the CPU's fast path); `int4-fp16` is int4
+ * MatMulNBits with float16 activations, scales and KV cache, the int4 form CUDA's GroupQueryAttention can run.
+ */
+export type ModelDtype = 'fp32' | 'fp16' | 'int4' | 'int4-fp16';
 
 /** A named size for random-weight models. */
 export interface Preset {

@@ -1,5 +1,5 @@
 import { headSize } from '../model/config.ts';
-import { decoderTensorNames, embedTensorNames } from '../model/decoder/decoder-contract.ts';
+import { cacheElementType, decoderTensorNames, embedTensorNames } from '../model/decoder/decoder-contract.ts';
 import { ModelDirectoryError, type ModelManifest } from '../model/manifest.ts';
 import { describeValues, type Session, type ValueDescription } from './onnx-session.ts';
 
@@ -69,7 +69,7 @@ export function validateGraphs(
   expectType(logits, 'float32', directory, file);
   expectDimension(logits, 2, text.vocabSize, directory, file);
 
-  const cacheType: CacheType = manifest.dtype === 'fp16' ? 'float16' : 'float32';
+  const cacheType: CacheType = cacheElementType(manifest.dtype);
   const layerInputs = inputs.filter((value) => value.name.startsWith('past_key_values.')).length;
   if (layerInputs !== 2 * text.numLayers) {
     throw new ModelDirectoryError(

@@ -21,8 +21,8 @@ export interface EmbedGraphOptions {
 
 /**
  * Writes `embed.onnx`: token ids → float32 embeddings, a Gather on `model.embed_tokens.weight`. The table stays
- * float32 for fp32 and int4 models (a lookup gains nothing from quantization); fp16 models store it in half
- * precision and widen the gathered rows, so the output is float32 whatever the dtype.
+ * float32 for fp32 and int4 models (a lookup gains nothing from quantization); fp16 and int4-fp16 models store it in
+ * half precision and widen the gathered rows, so the output is float32 whatever the dtype.
  */
 export function buildEmbedGraph(options: EmbedGraphOptions): void {
   const { config, dtype, weights, progress } = options;
@@ -32,7 +32,7 @@ export function buildEmbedGraph(options: EmbedGraphOptions): void {
     const inputIds = graph.input(embedTensorNames.inputIds, 'int64', ['batch', 'sequence']);
     const name = llamaGlobalTensorNames.embedding;
     const table = readChecked(weights, name, [config.vocabSize, config.hiddenSize], progress);
-    if (dtype === 'fp16') {
+    if (dtype === 'fp16' || dtype === 'int4-fp16') {
       const half = graph.initializer(name, 'float16', table.dims, toFloat16(table.data));
       const gathered = graph.op('Gather', [half, inputIds], { axis: 0 });
       graph.op('Cast', [gathered], { to: 1 }, { output: embedTensorNames.inputsEmbeds });

@@ -22,7 +22,10 @@ export const decoderTensorNames = {
 /** Tensor names of `embed.onnx`: `input_ids` int64 [batch, sequence] → `inputs_embeds` float32. */
 export const embedTensorNames = { inputIds: 'input_ids', inputsEmbeds: 'inputs_embeds' } as const;
 
-/** Element type of the KV cache: float16 for fp16 models, float32 for fp32 and int4 models. */
-export function cacheElementType(dtype: 'fp32' | 'fp16' | 'int4'): 'float32' | 'float16' {
-  return dtype === 'fp16' ? 'float16' : 'float32';
+/**
+ * Element type of the activations and the KV cache: float16 for fp16 and int4-fp16 models, float32 for fp32 and int4
+ * models.
+ */
+export function cacheElementType(dtype: 'fp32' | 'fp16' | 'int4' | 'int4-fp16'): 'float32' | 'float16' {
+  return dtype === 'fp16' || dtype === 'int4-fp16' ? 'float16' : 'float32';
 }

@@ -54,7 +54,8 @@ function transpose(weight: FloatTensor): Float32Array {
 /**
  * Adds the weight of a bias-free linear layer and returns a function applying it: a MatMul on a transposed
  * `[in, out]` initializer for fp32/fp16, or MatMulNBits on the `[out, blocks, 16]` 4-bit codes for int4 (float32
- * activations and scales).
+ * activations and scales) and int4-fp16 (float16 activations and scales: the MatMulNBits that CUDA runs next to its
+ * fp16-only GroupQueryAttention; the CPU widens to float32 inside the kernel).
  */
 export function addLinear(
   graph: GraphBuilder,
@@ -63,7 +64,7 @@ export function addLinear(
   dtype: ModelDtype,
 ): (input: string, outputName?: string) => string {
   const [outFeatures, inFeatures] = weight.dims as [number, number];
-  if (dtype === 'int4') {
+  if (dtype === 'int4' || dtype === 'int4-fp16') {
     const quantized = quantizeInt4(weight.data, outFeatures, inFeatures, int4BlockSize);
     const blocks = quantized.scales.length / outFeatures;
     const packedName = graph.initializer(
@@ -72,7 +73,10 @@ export function addLinear(
       [outFeatures, blocks, int4BlockSize / 2],
       quantized.packed,
     );
-    const scalesName = graph.initializer(`${name}.scales`, 'float32', [outFeatures * blocks], quantized.scales);
+    const scalesName =
+      dtype === 'int4-fp16'
+        ? graph.initializer(`${name}.scales`, 'float16', [outFeatures * blocks], toFloat16(quantized.scales))
+        : graph.initializer(`${name}.scales`, 'float32', [outFeatures * blocks], quantized.scales);
     return (input, outputName) =>
       graph.op(
         'MatMulNBits',

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, DefaultCache, EventDispatcher, LoggerLevel } from '@larksuiteoapi/node-sdk';
 import type { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -214,8 +215,7 @@ async function untilReachable<T>(
       if (!(error instanceof LarkApiError && error.retryable) || signal?.aborted) throw error;
       if (attempt === 1) logger.warn(`Lark platform unreachable (${error.message}): retrying until it answers`);
       const delayMs = replacementDelayMs(attempt, settings.reconnectBaseMs, settings.reconnectMaxMs);
-      await new Promise((resolve) => setTimeout(resolve, delayMs));
-      signal?.throwIfAborted();
+      await sleep(delayMs, undefined, signal === undefined ? {} : { signal });
     }
   }
 }

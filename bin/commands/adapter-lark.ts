@@ -44,9 +44,20 @@ export async function runLarkAdapterCommand(config: Config, logger: Logger): Pro
     .add('platform', () => !stopping && adapter?.connected === true);
   const registry = createMetricsRegistry([pipeline.queues.ingestQueue('lark'), pipeline.queues.repliesQueue('lark')]);
   const ops = await startOpsServerOrWarn({ registry, readiness, metricsToken: config.METRICS_TOKEN }, config, logger);
+  // Registered before the start, which may wait for an unreachable platform: a SIGTERM then ends the wait cleanly.
+  const starting = new AbortController();
+  onShutdownSignal(logger, async () => {
+    stopping = true;
+    starting.abort();
+    await adapter?.close();
+    await pipeline.queues.close();
+    await redis.quit();
+    await ops?.close();
+  });
   try {
-    adapter = await startLarkAdapter(pipeline, { settings, eventsConnection: events });
+    adapter = await startLarkAdapter(pipeline, { settings, eventsConnection: events, signal: starting.signal });
   } catch (error) {
+    if (starting.signal.aborted) return; // shutting down during start-up
     if (!isLarkStartError(error)) throw error;
     logger.error(`adapter lark: ${error.message}`);
     await pipeline.queues.close();
@@ -61,11 +72,4 @@ export async function runLarkAdapterCommand(config: Config, logger: Logger): Pro
     { botOpenId: started.botOpenId, mode: settings.mode, webhook: started.webhookUrl, connected: started.connected },
     started.connected ? 'lark adapter connected' : 'lark adapter started: the long connection is still being retried',
   );
-  onShutdownSignal(logger, async () => {
-    stopping = true;
-    await started.close();
-    await pipeline.queues.close();
-    await redis.quit();
-    await ops?.close();
-  });
 }

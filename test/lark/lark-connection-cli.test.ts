@@ -101,6 +101,25 @@ describe('Lark unreachable at start, through the CLI', () => {
     expect(run.text()).not.toContain(appSecret);
   });
 
+  it('`adapter lark` stopped while it waits for an unreachable platform exits 0 at once', async () => {
+    const run = new CliProcess(['adapter', 'lark'], {
+      LOG_LEVEL: 'info',
+      REDIS_URL: inject('redisUrl'),
+      QUEUE_PREFIX: `zvb-test-lark-stop-${Date.now()}`,
+      METRICS_PORT: '0',
+      LARK_APP_ID: 'cli_a1b2c3d4e5f60023',
+      LARK_APP_SECRET: 'secret-cli-stop',
+      LARK_DOMAIN: `http://127.0.0.1:${await findFreePort()}`,
+    });
+    started.push(run.child);
+    await run.waitForLog((line) => String(line['msg']).startsWith('Lark platform unreachable'), 30_000);
+    const stoppedAt = Date.now();
+    run.child.kill('SIGTERM');
+    expect(await run.exited).toBe(0);
+    expect(Date.now() - stoppedAt).toBeLessThan(5000);
+    expectNoStackTrace(run.text());
+  });
+
   it('`adapter lark`: an unreachable platform is retried (not ready meanwhile), then it connects', {
     timeout: 90_000,
   }, async () => {

@@ -85,14 +85,17 @@ export async function startLongConnection(options: LongConnectionOptions): Promi
   return connection;
 }
 
+/** The long connection behind {@link startLongConnection}: one SDK client at a time, watched and replaced. */
 class SupervisedConnection implements LongConnection {
   state: LongConnectionState = 'connecting';
   private client: WSClient | undefined;
   private closed = false;
   private everConnected = false;
-  /** When the current gap began (or the client was last replaced, for the stall check). */
+  /** When the current gap began (logged as its length once connected again). */
   private gapStartedAt = Date.now();
+  /** Since when the current client has been trying (the stall check). */
   private waitingSince = Date.now();
+  /** Replacement clients since the last connection (the backoff's exponent). */
   private attempts = 0;
   private replaceTimer: NodeJS.Timeout | undefined;
   private readonly checkTimer: NodeJS.Timeout;

@@ -3,7 +3,7 @@
  * top-level handler prints `message` as one line, without a stack trace, and exits with `exitCode`.
  */
 export class StartupError extends Error {
-  override readonly name = 'StartupError';
+  override readonly name: string = 'StartupError';
   constructor(
     message: string,
     readonly exitCode = 1,

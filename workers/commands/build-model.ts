@@ -50,18 +50,21 @@ export const command = new Command('build-model')
           ...(options.visionFrom !== undefined ? { visionFrom: options.visionFrom } : {}),
           onProgress: print,
         });
+        if (result.manifest.textOnly) {
+          process.stderr.write(
+            'text-only model (no --vision-from, and --from has no BLIP-2 config.json): no vision.onnx; ' +
+              'start, worker and ask will refuse images\n',
+          );
+        }
         const total = result.files.reduce((sum, file) => sum + file.bytes, 0);
         process.stderr.write(
           `wrote ${result.directory} (${result.manifest.modelId}) in ${result.seconds.toFixed(1)}s, ${formatSize(total)}:\n` +
             result.files.map((file) => `  ${file.name}  ${formatSize(file.bytes)}\n`).join(''),
         );
       } catch (error) {
-        // Expected failures (bad options, a broken checkpoint) print one line; anything else keeps its stack.
-        const known =
-          error instanceof BuildModelError ||
-          ['MissingTensorError', 'CheckpointConfigError', 'CheckpointFormatError', 'NoCheckpointError'].includes(
-            (error as Error).name,
-          );
+        // Expected failures (bad options, a broken checkpoint: buildModel makes them BuildModelErrors naming the file
+        // or tensor) print one line; anything else keeps its stack.
+        const known = error instanceof BuildModelError || (error as Error).name === 'HubError';
         process.stderr.write(`build-model: ${known ? (error as Error).message : ((error as Error).stack ?? error)}\n`);
         process.exitCode = 1;
       }

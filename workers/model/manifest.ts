@@ -50,6 +50,11 @@ export const modelManifestSchema = z.object({
   source: z.string(),
   /** True for random weights: replies carry no meaning. */
   demo: z.boolean(),
+  /**
+   * True for a model built without a vision tower (`--from` without a BLIP-2 checkpoint): no `vision.onnx`, and
+   * `start`, `worker` and `ask` refuse images with the localized `image_unsupported` reply.
+   */
+  textOnly: z.boolean().default(false),
   dtype: z.enum(['fp32', 'fp16', 'int4', 'int4-fp16']),
   /**
    * Where the decoder's `attention_mask` may hold padding: `any` (left padding too, masked through GQA's

@@ -108,19 +108,28 @@ export function formatProgress(event: BuildProgressEvent): string {
   );
 }
 
-/** Wraps a progress callback so it fires at most once per `intervalMs` (the last event of a stage always passes). */
+/**
+ * Wraps a progress callback so it fires at most once per `intervalMs`. A stage's last event always passes, printed
+ * before the next stage's first, so each tensor is reported under the stage that converted it (the embedding under
+ * `embed:`, not `decoder:`).
+ */
 export function throttleProgress(
   report: (event: BuildProgressEvent) => void,
   intervalMs = 500,
 ): (event: BuildProgressEvent) => void {
   let lastAt = Number.NEGATIVE_INFINITY;
   let lastStage = '';
+  let held: BuildProgressEvent | undefined;
   return (event) => {
     const now = performance.now();
+    if (event.stage !== lastStage && held !== undefined) report(held);
     if (event.stage !== lastStage || now - lastAt >= intervalMs || event.tensorsDone === event.tensorsTotal) {
       lastAt = now;
       lastStage = event.stage;
+      held = undefined;
       report(event);
+    } else {
+      held = event;
     }
   };
 }

@@ -110,6 +110,7 @@ export function writeTestModel(
     modelId: `runtime-test-${seed}-${dtype}`,
     source: `random:runtime-test:${seed}`,
     demo: true,
+    textOnly: true,
     dtype,
     decoderPadding: padding,
     text: config,

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { modelInputSchema } from './model-inputs.ts';
 
 const textConfig = z.object({
   vocabSize: z.number().int().positive(),
@@ -63,6 +64,8 @@ export const modelManifestSchema = z.object({
   decoderPadding: z.enum(['any', 'right']).default('any'),
   text: textConfig,
   vision: visionConfig.optional(),
+  /** The checkpoints the weights came from: Hub repository and commit, or directory; each file's size and digest. */
+  inputs: z.array(modelInputSchema).optional(),
   files: z.object({
     decoder: z.string(),
     embed: z.string(),

@@ -169,6 +169,12 @@ export class SafetensorsWeightSource implements WeightSource {
     return this.locate(name) !== undefined;
   }
 
+  /** Shape of a tensor from the header, without reading its data. */
+  dims(name: string): readonly number[] | undefined {
+    const location = this.locate(name);
+    return location && this.files.get(location.fileName)?.entries.get(location.storedName)?.shape;
+  }
+
   get(name: string): FloatTensor {
     const location = this.locate(name);
     if (!location) {

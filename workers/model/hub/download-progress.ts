@@ -1,0 +1,46 @@
+import type { HubDownloadProgress } from './hub-download.ts';
+
+function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
+}
+
+function formatSeconds(seconds: number): string {
+  if (seconds < 60) return `${seconds.toFixed(0)}s`;
+  const minutes = Math.floor(seconds / 60);
+  return minutes < 60 ? `${minutes}m${Math.round(seconds % 60)}s` : `${Math.floor(minutes / 60)}h${minutes % 60}m`;
+}
+
+/**
+ * One progress line of a download:
+ * `hf:IDEA-CCNL/Ziya-LLaMA-13B-v1@1a2b3c4 pytorch_model-00001-of-00003.bin 3.2 GiB/9.3 GiB, all 12.0 GiB/24.2 GiB, 41.5 MiB/s, about 5m10s left`.
+ */
+export function formatDownloadProgress(event: HubDownloadProgress): string {
+  const repo = event.repo.replace(/@([0-9a-f]{7})[0-9a-f]{33}$/, '@$1');
+  const left = event.secondsLeft === undefined ? '' : `, about ${formatSeconds(event.secondsLeft)} left`;
+  return (
+    `${repo} ${event.file} ${formatBytes(event.fileBytes)}/${formatBytes(event.fileSize)}, ` +
+    `all ${formatBytes(event.bytesDone)}/${formatBytes(event.bytesTotal)}, ${formatBytes(event.bytesPerSecond)}/s${left}`
+  );
+}
+
+/** Wraps a download progress callback so it prints at most once per `intervalMs`, and always a file's last event. */
+export function throttleDownloadProgress(
+  report: (event: HubDownloadProgress) => void,
+  intervalMs = 1000,
+): (event: HubDownloadProgress) => void {
+  let lastAt = Number.NEGATIVE_INFINITY;
+  return (event) => {
+    const now = performance.now();
+    if (now - lastAt >= intervalMs || event.fileBytes === event.fileSize) {
+      lastAt = now;
+      report(event);
+    }
+  };
+}

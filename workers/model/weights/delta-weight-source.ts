@@ -1,0 +1,123 @@
+import type { TextConfig } from '../config.ts';
+import { llamaGlobalTensorNames, llamaWeightSpecs } from './llama-weight-specs.ts';
+import { type FloatTensor, MissingTensorError, type WeightSource } from './weight-source.ts';
+
+/** A delta cannot be applied to this base: another architecture, a tensor missing or of the wrong shape. */
+export class DeltaMismatchError extends Error {
+  override readonly name = 'DeltaMismatchError';
+}
+
+/** A weight source that can tell a tensor's shape without reading it (safetensors headers, pickle records). */
+interface ShapedSource extends WeightSource {
+  dims(name: string): readonly number[] | undefined;
+}
+
+function hasDims(source: WeightSource): source is ShapedSource {
+  return typeof (source as Partial<ShapedSource>).dims === 'function';
+}
+
+/** The tensors whose rows are tokens: the vocabulary grows there, and the new rows come from the delta alone. */
+const vocabularyTensors: ReadonlySet<string> = new Set([
+  llamaGlobalTensorNames.embedding,
+  llamaGlobalTensorNames.languageModelHead,
+]);
+
+const sameDims = (left: readonly number[], right: readonly number[]) =>
+  left.length === right.length && left.every((size, axis) => size === right[axis]);
+
+const describeGeometry = (config: TextConfig) =>
+  `hidden ${config.hiddenSize}, ${config.numLayers} layers, ${config.numHeads} heads ` +
+  `(${config.numKvHeads} key/value), MLP ${config.intermediateSize}, vocabulary ${config.vocabSize}`;
+
+/**
+ * Applies published delta weights (Ziya-LLaMA-13B-v1 on Meta's LLaMA-13B) while the builder reads them, the way
+ * the publisher's `apply_delta.py` does: target = base + delta for every tensor, and for the embedding and
+ * `lm_head` the rows past the base vocabulary (32000 → 39424) are the delta's alone. Tensors are summed one at a
+ * time in float32, so a delta build holds at most one base tensor more than a plain build: the largest is the
+ * base embedding (32000 × 5120 × 4 B = 655 MB for LLaMA-13B), never a whole model.
+ */
+export class DeltaWeightSource implements WeightSource {
+  readonly description: string;
+
+  constructor(
+    private readonly base: WeightSource,
+    private readonly delta: WeightSource,
+    /** The base's vocabulary size (its `config.json`). */
+    private readonly baseVocabSize: number,
+  ) {
+    this.description = `${delta.description} + base ${base.description}`;
+  }
+
+  has(name: string): boolean {
+    return this.delta.has(name) && this.base.has(name);
+  }
+
+  get(name: string): FloatTensor {
+    const delta = this.delta.get(name);
+    const base = this.base.get(name);
+    const [deltaRows = 0, ...deltaRest] = delta.dims;
+    const [baseRows = 0, ...baseRest] = base.dims;
+    const grows = vocabularyTensors.has(name) && baseRows === this.baseVocabSize && deltaRows >= baseRows;
+    if (grows ? !sameDims(baseRest, deltaRest) : !sameDims(base.dims, delta.dims)) {
+      throw new DeltaMismatchError(
+        `tensor ${name} is [${base.dims.join(', ')}] in the base (${this.base.description}) ` +
+          `but [${delta.dims.join(', ')}] in the delta (${this.delta.description})`,
+      );
+    }
+    // Row-major: the base's rows are the first base.data.length values of the delta's table.
+    const sum = delta.data;
+    const baseData = base.data;
+    for (let index = 0; index < baseData.length; index++) sum[index] = (sum[index] ?? 0) + (baseData[index] ?? 0);
+    return { dims: delta.dims, data: sum };
+  }
+
+  close(): void {
+    this.delta.close();
+    this.base.close();
+  }
+}
+
+/**
+ * Refuses a base and a delta that cannot make the model, before any tensor is converted: the base must have the
+ * delta's architecture (Ziya's delta needs LLaMA-13B) and a vocabulary no larger, and both must hold every tensor
+ * the build reads, with the shapes their configs imply where the format tells shapes without reading. The error
+ * names the first tensor that differs.
+ */
+export function checkDeltaApplies(
+  base: { config: TextConfig; weights: WeightSource },
+  delta: { config: TextConfig; weights: WeightSource },
+): void {
+  const fields = ['hiddenSize', 'numLayers', 'numHeads', 'numKvHeads', 'intermediateSize'] as const;
+  const differing = fields.filter((field) => base.config[field] !== delta.config[field]);
+  if (differing.length > 0 || base.config.vocabSize > delta.config.vocabSize) {
+    throw new DeltaMismatchError(
+      `the base ${base.weights.description} is a LLaMA with ${describeGeometry(base.config)}, but the delta is for ` +
+        `${describeGeometry(delta.config)}${delta.config.hiddenSize === 5120 ? ' (LLaMA-13B)' : ''}: ` +
+        'give --delta-base the LLaMA the delta was made from',
+    );
+  }
+  for (const [side, { config, weights }] of [
+    ['base', base],
+    ['delta', delta],
+  ] as const) {
+    const specs = llamaWeightSpecs(config);
+    const missing = [...specs.keys()].filter((name) => !weights.has(name));
+    if (missing.length > 0) {
+      throw new MissingTensorError(
+        missing[0]!,
+        `the ${side} ${weights.description}`,
+        `not found${missing.length > 1 ? ` (nor ${missing.length - 1} more)` : ''}`,
+      );
+    }
+    if (!hasDims(weights)) continue;
+    for (const [name, spec] of specs) {
+      const dims = weights.dims(name);
+      if (dims !== undefined && !sameDims(dims, spec.dims)) {
+        throw new DeltaMismatchError(
+          `tensor ${name} is [${dims.join(', ')}] in the ${side} ${weights.description}, but its config.json ` +
+            `implies [${spec.dims.join(', ')}]`,
+        );
+      }
+    }
+  }
+}

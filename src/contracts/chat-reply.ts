@@ -6,6 +6,7 @@ export const replyErrorSchema = z.enum([
   'image_too_large',
   'image_unreadable',
   'unsupported_format',
+  'image_unsupported',
   'empty_message',
   'message_too_long',
   'model_unavailable',

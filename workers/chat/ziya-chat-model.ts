@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { ImageRejectedError } from '../../src/images/image-rejected-error.ts';
 import type {
   ChatModel,
   ChatModelRequest,
@@ -164,7 +165,10 @@ export class ZiyaChatModel implements ChatModel {
     signal?: AbortSignal,
   ): Promise<{ embeddings: Float32Array; cached: boolean; preprocessMs: number; visionTowerMs: number }> {
     const encoder = this.visionEncoder;
-    if (encoder === undefined) throw new Error(`model ${this.modelId} has no vision graph: it cannot look at images`);
+    if (encoder === undefined) {
+      // A text-only model directory: the user is told so in their language (not retried, not a crash).
+      throw new ImageRejectedError('image_unsupported', `model ${this.modelId} is text-only (no vision graph)`);
+    }
     const cache = this.options.embeddingCache;
     let cachedEmbeddings: Float32Array | undefined;
     try {

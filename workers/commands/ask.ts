@@ -57,6 +57,16 @@ async function ask(words: string[], options: AskOptions): Promise<void> {
     (await (await import('../chat/model-directory-cache.ts')).ensureDemoModel(log));
   const { readManifest } = await import('../model/manifest.ts');
   const manifest = readManifest(modelDirectory);
+  if (image !== undefined && manifest.files.vision === undefined) {
+    // A text-only model: the chat's own localized refusal, in the question's language, before the model loads.
+    const { t } = await import('../../src/i18n/catalog.ts');
+    const { chooseReplyLanguage } = await import('../../src/language/choose-reply-language.ts');
+    const { detectLanguage } = await import('../../src/language/detect-language.ts');
+    const { language } = chooseReplyLanguage({ detected: detectLanguage(question) });
+    log(`error: ${t(language, 'error.image_unsupported')} (${manifest.modelId}: no vision.onnx)`);
+    process.exitCode = 1;
+    return;
+  }
   if (image !== undefined) {
     // Checked before the (slow) model load, so a bad image is reported at once.
     const { preprocessImage } = await import('../chat/preprocess-image.ts');

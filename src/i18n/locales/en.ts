@@ -5,6 +5,8 @@ export const en = {
   'error.image_too_large': 'That image is too large. Please send a smaller one.',
   'error.image_unreadable': 'I could not read that image. It may be damaged or incomplete; please send it again.',
   'error.unsupported_format': 'I cannot read that kind of file. Please send a {formats} image.',
+  'error.image_unsupported':
+    'This model is text-only: it cannot look at pictures. Please ask your question in words, without the image.',
   'error.empty_message': 'Your message is empty. Ask me something, with or without a picture.',
   'error.message_too_long': 'Your message is too long. Please shorten it and send it again.',
   'error.model_unavailable': 'The model is not available right now. Please try again in a few minutes.',

@@ -7,6 +7,7 @@ export const zhCN = {
   'error.image_too_large': '图片太大了，请发送小一点的图片。',
   'error.image_unreadable': '无法读取这张图片，文件可能已损坏或不完整，请重新发送。',
   'error.unsupported_format': '无法读取这种文件，请发送 {formats} 图片。',
+  'error.image_unsupported': '当前模型只支持文字，无法查看图片。请不带图片、用文字提问。',
   'error.empty_message': '消息是空的。请向我提问，可以附带图片，也可以不附带。',
   'error.message_too_long': '消息太长了，请精简后重新发送。',
   'error.model_unavailable': '模型暂时不可用，请过几分钟再试。',

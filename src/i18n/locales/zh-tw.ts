@@ -9,6 +9,7 @@ export const zhTW = {
   'error.image_too_large': '圖片太大了，請傳送小一點的圖片。',
   'error.image_unreadable': '無法讀取這張圖片，檔案可能已損壞或不完整，請重新傳送。',
   'error.unsupported_format': '無法讀取這種檔案，請傳送 {formats} 圖片。',
+  'error.image_unsupported': '目前的模型只支援文字，無法查看圖片。請不附圖片、用文字提問。',
   'error.empty_message': '訊息是空的。請向我提問，可以附上圖片，也可以不附。',
   'error.message_too_long': '訊息太長了，請精簡後重新傳送。',
   'error.model_unavailable': '模型暫時無法使用，請過幾分鐘再試。',

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -7,10 +7,14 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { replyErrorSchema } from '../../src/contracts/chat-reply.ts';
 import { t } from '../../src/i18n/catalog.ts';
+import { errorMessage } from '../../src/i18n/error-message.ts';
 import { ImageRejectedError } from '../../src/images/image-rejected-error.ts';
 import { ZiyaChatModel } from '../../workers/chat/ziya-chat-model.ts';
-import { manifestFileName, readManifest } from '../../workers/model/manifest.ts';
-import { tinyVisualModelDirectory } from './tiny-visual-model.ts';
+import { readManifest } from '../../workers/model/manifest.ts';
+import { useTestRedis } from '../support/redis.ts';
+import { solidPng } from '../support/test-images.ts';
+import { WebChatStack } from '../support/web-chat-stack.ts';
+import { writeTextOnlyTinyModel } from './tiny-visual-model.ts';
 
 const run = promisify(execFile);
 const cli = resolve(import.meta.dirname, '../../bin/ziya-visual-bot.js');
@@ -32,16 +36,7 @@ describe('a text-only model asked about a picture', () => {
 
   beforeAll(async () => {
     folder = mkdtempSync(join(tmpdir(), 'zvb-text-only-'));
-    // The tiny model without its vision tower, as `build-model --from` without `--vision-from` writes it.
-    textOnly = join(folder, 'text-only');
-    cpSync(tinyVisualModelDirectory(), textOnly, { recursive: true });
-    const manifest = JSON.parse(readFileSync(join(textOnly, manifestFileName), 'utf8'));
-    delete manifest.vision;
-    delete manifest.files.vision;
-    manifest.textOnly = true;
-    writeFileSync(join(textOnly, manifestFileName), JSON.stringify(manifest));
-    rmSync(join(textOnly, 'vision.onnx'));
-    rmSync(join(textOnly, 'vision.onnx.data'));
+    textOnly = writeTextOnlyTinyModel(join(folder, 'text-only'));
     photo = join(folder, 'photo.jpg');
     await sharp({ create: { width: 30, height: 20, channels: 3, background: '#2080c0' } })
       .jpeg()
@@ -91,5 +86,36 @@ describe('a text-only model asked about a picture', () => {
     } finally {
       await model.close();
     }
+  });
+});
+
+// The start/worker path: HTTP → ingest → the model worker around the text-only model → the localized reply.
+describe('a text-only model behind the web chat', () => {
+  const redis = useTestRedis();
+  let folder: string;
+  let stack: WebChatStack;
+
+  beforeAll(async () => {
+    folder = mkdtempSync(join(tmpdir(), 'zvb-text-only-web-'));
+    const directory = writeTextOnlyTinyModel(join(folder, 'text-only'));
+    stack = await WebChatStack.start(redis, { MAX_NEW_TOKENS: 8 }, { modelDirectory: directory });
+  });
+  afterAll(async () => {
+    await stack?.close();
+    rmSync(folder, { recursive: true, force: true });
+  });
+
+  it('answers a picture with the localized image_unsupported reply and the next text question normally', async () => {
+    const stream = await stack.openChannel('text-only');
+    const image = (await solidPng(40, 120, 200)).toString('base64');
+    const picture = await stack.post('text-only', { text: '这张图片里有什么？', image });
+    expect(picture.status).toBe(202);
+    const refused = await stream.reply(String(picture.json['requestId']));
+    expect(refused['error']).toBe('image_unsupported');
+    expect(refused['text']).toBe(errorMessage('zh-CN', 'image_unsupported'));
+    const text = await stack.post('text-only', { text: 'Describe a sunny beach in one sentence, please.' });
+    const answered = await stream.reply(String(text.json['requestId']));
+    expect(answered['error']).toBeUndefined();
+    expect(String(answered['text']).length).toBeGreaterThan(0);
   });
 });

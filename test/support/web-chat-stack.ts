@@ -28,15 +28,16 @@ export class WebChatStack {
    * @param settings - pipeline settings over the test defaults
    * @param options.concurrency - the model worker's concurrency (default 2)
    * @param options.embeddingCache - back the model's embedding cache with Redis (default true)
+   * @param options.modelDirectory - the model directory (default: the shared tiny model)
    */
   static async start(
     redis: TestRedis,
     settings: Partial<PipelineSettings>,
-    options: { concurrency?: number; embeddingCache?: boolean } = {},
+    options: { concurrency?: number; embeddingCache?: boolean; modelDirectory?: string } = {},
   ): Promise<WebChatStack> {
     const pipeline = testPipeline(redis.connection, redis.prefix, settings);
     const model = new RecordingChatModel(
-      await ZiyaChatModel.load(inject('tinyModelDir'), {
+      await ZiyaChatModel.load(options.modelDirectory ?? inject('tinyModelDir'), {
         executionProvider: 'cpu',
         threads: 1,
         ...(options.embeddingCache === false ? {} : { embeddingCache: pipeline.embeddings }),

@@ -4,15 +4,20 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { presets } from '../../workers/model/config.ts';
 import { buildDecoderGraph } from '../../workers/model/decoder/build-decoder-graph.ts';
-import { int4BlockSize } from '../../workers/model/decoder/linear-projection.ts';
 import { readManifest } from '../../workers/model/manifest.ts';
 import { BuildProgress } from '../../workers/model/progress.ts';
-import { dequantizeInt4, quantizeInt4 } from '../../workers/model/quantize/int4-block-quantizer.ts';
 import { llamaGlobalTensorNames, randomTextWeights } from '../../workers/model/weights/llama-weight-specs.ts';
 import type { WeightSource } from '../../workers/model/weights/weight-source.ts';
 import type { Session } from '../../workers/runtime/onnx-session.ts';
 import { referenceLogits } from './builder-reference-forward.ts';
-import { cpuSession, embedIds, maxAbsDifference, relativeRmsError, runDecoder } from './builder-test-support.ts';
+import {
+  cpuSession,
+  dequantizedInt4,
+  embedIds,
+  maxAbsDifference,
+  relativeRmsError,
+  runDecoder,
+} from './builder-test-support.ts';
 
 const config = presets.tiny.text;
 const vocab = config.vocabSize;
@@ -171,19 +176,8 @@ describe("decoder.onnx with padding 'right' (GQA's native row lengths)", () => {
 });
 
 describe('decoder.onnx (int4, MatMulNBits)', () => {
-  const projections = (name: string) => name.endsWith('_proj.weight') || name === 'lm_head.weight';
   /** The fp32 weights the 4-bit codes stand for: what the int4 graph should compute exactly, up to int8 activations. */
-  const dequantized: WeightSource = {
-    description: 'dequantized tiny',
-    has: (name) => weights.has(name),
-    get: (name) => {
-      const value = weights.get(name);
-      if (!projections(name)) return value;
-      const [out, inFeatures] = value.dims as [number, number];
-      return { dims: value.dims, data: dequantizeInt4(quantizeInt4(value.data, out, inFeatures, int4BlockSize)) };
-    },
-    close: () => {},
-  };
+  const dequantized = dequantizedInt4(weights);
 
   it('computes the model its quantized weights describe, and stays close to fp32', async () => {
     const session = await decoderSession('int4', 'int4', weights);

@@ -6,34 +6,20 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildModel } from '../../workers/model/build-model.ts';
 import { presets } from '../../workers/model/config.ts';
 import { buildDecoderGraph } from '../../workers/model/decoder/build-decoder-graph.ts';
-import { int4BlockSize } from '../../workers/model/decoder/linear-projection.ts';
 import { BuildProgress } from '../../workers/model/progress.ts';
-import { dequantizeInt4, quantizeInt4 } from '../../workers/model/quantize/int4-block-quantizer.ts';
 import { llamaGlobalTensorNames, randomTextWeights } from '../../workers/model/weights/llama-weight-specs.ts';
-import type { WeightSource } from '../../workers/model/weights/weight-source.ts';
 import { loadLanguageModel } from '../../workers/runtime/language-model.ts';
 import { providerIncompatibility } from '../../workers/runtime/provider-compatibility.ts';
 import { referenceLogits } from './builder-reference-forward.ts';
-import { cpuSession, embedIds, relativeRmsError, runDecoder } from './builder-test-support.ts';
+import { cpuSession, dequantizedInt4, embedIds, relativeRmsError, runDecoder } from './builder-test-support.ts';
 
 const { onnx } = onnxProto;
 const config = presets.tiny.text;
 const prompt = [1, 15, 300, 4000, 27, 31999, 29871, 13];
 const weights = randomTextWeights('tiny', 0);
 const promptEmbeds = embedIds(weights.get(llamaGlobalTensorNames.embedding).data, config.hiddenSize, prompt);
-const projections = (name: string) => name.endsWith('_proj.weight') || name === 'lm_head.weight';
 /** The fp32 weights the 4-bit codes stand for. */
-const dequantized: WeightSource = {
-  description: 'dequantized tiny',
-  has: (name) => weights.has(name),
-  get: (name) => {
-    const value = weights.get(name);
-    if (!projections(name)) return value;
-    const [out, inFeatures] = value.dims as [number, number];
-    return { dims: value.dims, data: dequantizeInt4(quantizeInt4(value.data, out, inFeatures, int4BlockSize)) };
-  },
-  close: () => {},
-};
+const dequantized = dequantizedInt4(weights);
 
 let temporary: string;
 beforeAll(() => {

@@ -2,7 +2,9 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { headSize, type TextConfig } from '../../workers/model/config.ts';
 import { decoderTensorNames } from '../../workers/model/decoder/decoder-contract.ts';
+import { int4BlockSize } from '../../workers/model/decoder/linear-projection.ts';
 import { toBfloat16, toFloat16 } from '../../workers/model/quantize/float16.ts';
+import { dequantizeInt4, quantizeInt4 } from '../../workers/model/quantize/int4-block-quantizer.ts';
 import type { FloatTensor, WeightSource } from '../../workers/model/weights/weight-source.ts';
 import { createSession, type Session, type Tensor, tensor } from '../../workers/runtime/onnx-session.ts';
 
@@ -53,6 +55,25 @@ export function writeHfConfig(directory: string, config: TextConfig, overrides: 
     ...overrides,
   };
   writeFileSync(join(directory, 'config.json'), JSON.stringify(json, null, 2));
+}
+
+/**
+ * The fp32 weights an int4 build's 4-bit codes stand for: every projection (and lm_head) of `inner` quantized and
+ * dequantized the way the builder does; what an int4 graph should compute, up to its activation precision.
+ */
+export function dequantizedInt4(inner: WeightSource): WeightSource {
+  const projection = (name: string) => name.endsWith('_proj.weight') || name === 'lm_head.weight';
+  return {
+    description: `dequantized ${inner.description}`,
+    has: (name) => inner.has(name),
+    get: (name) => {
+      const value = inner.get(name);
+      if (!projection(name)) return value;
+      const [out, inFeatures] = value.dims as [number, number];
+      return { dims: value.dims, data: dequantizeInt4(quantizeInt4(value.data, out, inFeatures, int4BlockSize)) };
+    },
+    close: () => {},
+  };
 }
 
 /** A weight source returning another's tensors rounded as a checkpoint would store them. */

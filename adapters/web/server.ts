@@ -63,13 +63,13 @@ import { receiveMessage } from '../../src/pipeline/receive-message.ts';
 import type { ModelInfoStore } from '../../src/store/model-info-store.ts';
 import { rawTextLimit } from '../../src/text/validate-text.ts';
 import type { ChannelHub } from './channel-hub.ts';
+import { formatByteLimit, pageLimits } from './page-limits.ts';
 import {
   BadWebRequestError,
   readMessageBody,
   WebBodyTooLargeError,
   WebUnsupportedMediaTypeError,
 } from './read-message-body.ts';
-import { formatByteLimit, pageLimits } from './page-limits.ts';
 import { serveStaticFile } from './static-files.ts';
 import { WebAccess, type WebUser } from './web-access.ts';
 

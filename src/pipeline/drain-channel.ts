@@ -6,6 +6,7 @@ import { parseContract } from '../contracts/contract-error.ts';
 import { t } from '../i18n/catalog.ts';
 import { chooseReplyLanguage, type ReplyLanguageChoice } from '../language/choose-reply-language.ts';
 import { detectLanguage } from '../language/detect-language.ts';
+import { replyLanguageFromLocale } from '../language/reply-language-from-locale.ts';
 import { toTraditional } from '../language/to-traditional.ts';
 import type { ChatModel, ChatModelResult, ChatTurn } from '../model/chat-model.ts';
 import { requestWaitSeconds } from '../observability/metrics.ts';
@@ -136,8 +137,14 @@ async function answerRequest(
   const command = parseCommand(question);
   if (command !== undefined) {
     if (command.kind === 'reset') await contexts.reset(request.channelKey);
-    const text = t(language, command.kind === 'reset' ? 'reset.done' : 'help.text');
-    await enqueueReply({ language }, { text, finishReason: 'stop' });
+    // The web page is in a language of its own (its buttons and labels): a command typed or clicked there is answered
+    // in it, not in the conversation's, and its help speaks of the page (no groups to mention the bot in).
+    const web = request.platform === 'web';
+    // (The page shows English to a browser in any language but Chinese and English; see webStrings.)
+    const commandLanguage =
+      web && request.languageHint !== undefined ? (replyLanguageFromLocale(request.languageHint) ?? 'en') : language;
+    const text = t(commandLanguage, command.kind === 'reset' ? 'reset.done' : web ? 'help.web' : 'help.text');
+    await enqueueReply({ language: commandLanguage }, { text, finishReason: 'stop' });
     return;
   }
   if (attempt > options.maxAttempts) {

@@ -96,7 +96,7 @@ describe('rate limits', () => {
     expect(await pipeline.contexts.load('web:limited-reset')).toEqual([]);
     const typed = await post('limited-reset', { text: '/help', clientMessageId: 'h0' });
     expect(typed.status).toBe(202);
-    expect((await stream.reply('web-limited-reset.h0'))['text']).toBe(t('en', 'help.text'));
+    expect((await stream.reply('web-limited-reset.h0'))['text']).toBe(t('en', 'help.web'));
   });
 
   it('redeliveries of a message do not count against the limit', async () => {

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
+import { pageLimits } from '../../adapters/web/page-limits.ts';
 import { serveStaticFile } from '../../adapters/web/static-files.ts';
 import { webStrings } from '../../src/i18n/web-strings.ts';
 
@@ -89,7 +90,12 @@ export async function startScriptedWebApi(): Promise<ScriptedWebApi> {
     const url = new URL(request.url ?? '/', 'http://localhost');
     const path = url.pathname;
     if (path === '/api/info')
-      return sendJson(response, 200, { demo: true, modelId: 'scripted', defaultLanguage: 'en' });
+      return sendJson(response, 200, {
+        demo: true,
+        modelId: 'scripted',
+        defaultLanguage: 'en',
+        limits: pageLimits({ IMAGE_MAX_BYTES: 20 * 1024 * 1024, TEXT_MAX_CHARACTERS: 4000 }),
+      });
     if (path === '/api/strings') return sendJson(response, 200, webStrings(url.searchParams.get('language') ?? 'en'));
     const channelRoute = /^\/api\/channels\/([A-Za-z0-9_-]{1,64})\/(messages|events|reset|history)$/.exec(path);
     if (channelRoute !== null) {

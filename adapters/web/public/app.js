@@ -1,12 +1,17 @@
 // The local web chat page: plain JavaScript, no build step. It speaks the HTTP API documented at the top of
 // adapters/web/server.ts, and takes every visible string from the server's message catalog
-// (GET /api/strings?language=<browser language> → { language, strings }, see src/i18n/web-strings.ts).
+// (GET /api/strings?language=<browser language> → { language, strings }, see src/i18n/web-strings.ts). The server's
+// limits (GET /api/info → limits: image size, text length, image formats; adapters/web/page-limits.ts) are checked here
+// before anything is sent, so a refused picture is never uploaded and a refused text stays in the box.
 
 const channelsStorageKey = 'ziya-visual.channels';
 const activeChannelStorageKey = 'ziya-visual.active-channel';
 
 const elements = {
   banner: document.getElementById('demo-banner'),
+  bannerToggle: document.getElementById('banner-toggle'),
+  channels: document.getElementById('channels'),
+  channelsToggle: document.getElementById('channels-toggle'),
   channelList: document.getElementById('channel-list'),
   addChannel: document.getElementById('add-channel'),
   conversation: document.getElementById('conversation'),
@@ -29,9 +34,14 @@ const state = {
   channels: [],
   activeChannel: '',
   events: undefined,
+  pageLanguage: 'en',
+  /** The server's limits (GET /api/info); undefined when it did not say, and then only the server checks. */
+  limits: undefined,
   image: undefined,
   imageUrl: undefined,
   sending: false,
+  /** Questions sent and not answered yet, by request id: a refusal puts the text back in the box. */
+  pending: new Map(),
 };
 
 /** A catalog string, with `{name}` placeholders filled; the key itself when the catalog lacks it. */
@@ -70,6 +80,46 @@ function showError(message) {
 function clearError() {
   elements.error.textContent = '';
   elements.error.hidden = true;
+}
+
+function formatNumber(value) {
+  return new Intl.NumberFormat(state.pageLanguage).format(value);
+}
+
+// The server's cleaning before it counts (src/text/validate-text.ts): NFC, CRLF → LF, control characters (but tab and
+// newline), bidi controls and the byte-order mark removed, trimmed; then Unicode code points are counted.
+function characterCount(question) {
+  const cleaned = question
+    .normalize('NFC')
+    .replace(/\r\n?/g, '\n')
+    .replace(/(?![\t\n])\p{Cc}/gu, '')
+    .replace(/[\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069\uFEFF]/gu, '')
+    .trim();
+  return [...cleaned].length;
+}
+
+function tooLongMessage(count) {
+  return text('web.message_too_long', {
+    count: formatNumber(count),
+    limit: formatNumber(state.limits?.textMaxCharacters ?? count),
+  });
+}
+
+function tooLargeMessage() {
+  return state.limits
+    ? text('web.image_too_large', { limit: state.limits.imageMaxSize })
+    : text('error.image_too_large');
+}
+
+/** Whether the server reads this kind of file: its media type, or (when the system gave none) its name's ending. */
+function isAcceptedImage(file) {
+  const formats = state.limits?.imageFormats;
+  if (!formats) return file.type.startsWith('image/');
+  const type = file.type.toLowerCase();
+  const name = (file.name ?? '').toLowerCase();
+  return formats.some((format) =>
+    type === '' ? format.extensions.some((ending) => name.endsWith(ending)) : format.mediaTypes.includes(type),
+  );
 }
 
 // Channels live in this browser (localStorage); the server keeps each one's conversation under web:<id>.
@@ -114,6 +164,8 @@ function renderChannels() {
 }
 
 async function switchChannel(id) {
+  // A narrow screen folds the channel panel away again once one is chosen.
+  if (elements.channels.classList.contains('open')) toggle(elements.channelsToggle, elements.channels);
   state.activeChannel = id;
   saveChannels();
   renderChannels();
@@ -142,6 +194,8 @@ function addTurn({ role, body, imageUrl, requestId, busy = false, isError = fals
   item.append(who);
   if (imageUrl) {
     const image = document.createElement('img');
+    // A picture this browser cannot show (a TIFF; bytes that are no image at all) leaves no broken-image icon.
+    image.addEventListener('error', () => image.remove());
     image.src = imageUrl;
     image.alt = text('web.sent_image_alt');
     item.append(image);
@@ -207,9 +261,16 @@ function openEvents() {
   });
   source.addEventListener('reply', (event) => {
     const reply = JSON.parse(event.data);
+    const pending = state.pending.get(reply.requestId);
+    state.pending.delete(reply.requestId);
+    if (pending && refusedInput.has(reply.error)) {
+      takeBack(reply, pending);
+      return;
+    }
     const turn = botTurn(reply.requestId);
     turn.querySelector('.text').textContent = reply.text;
     turn.classList.toggle('error', Boolean(reply.error));
+    if (reply.error) turn.dataset.error = reply.error;
     turn.setAttribute('aria-busy', 'false');
     scrollToEnd();
   });
@@ -231,10 +292,32 @@ function openEvents() {
   });
 }
 
+// Refusals of what the user sent (not of the bot's work): the question comes back to the box, with the reason.
+const refusedInput = new Set(['message_too_long', 'image_too_large', 'unsupported_format']);
+
+/** A question the server refused as sent: no bubbles for it, its text back in the box, the reason with the limit. */
+function takeBack(reply, pending) {
+  pending.userTurn?.remove();
+  elements.conversation.querySelector(`li.assistant[data-request-id="${CSS.escape(reply.requestId)}"]`)?.remove();
+  updateEmptyNotice();
+  if (elements.message.value === '') elements.message.value = pending.question;
+  if (reply.error === 'message_too_long') showError(tooLongMessage(characterCount(pending.question)));
+  else if (reply.error === 'image_too_large') showError(tooLargeMessage());
+  else showError(text('web.not_an_image'));
+  elements.message.focus();
+}
+
 function setImage(file) {
   if (!file) return;
-  if (!file.type.startsWith('image/')) {
+  if (!isAcceptedImage(file)) {
+    elements.imageInput.value = '';
     showError(text('web.not_an_image'));
+    return;
+  }
+  // Checked here, so that a picture over the limit is never uploaded only to be refused.
+  if (state.limits && file.size > state.limits.imageMaxBytes) {
+    elements.imageInput.value = '';
+    showError(tooLargeMessage());
     return;
   }
   clearError();
@@ -244,6 +327,7 @@ function setImage(file) {
   elements.previewImage.src = state.imageUrl;
   elements.previewImage.alt = text('web.image_preview_alt');
   elements.previewName.textContent = text('web.image_attached', { name: file.name || 'image' });
+  elements.previewImage.hidden = false;
   elements.preview.hidden = false;
 }
 
@@ -270,6 +354,13 @@ async function send() {
     elements.message.focus();
     return;
   }
+  const count = characterCount(question);
+  if (state.limits && count > state.limits.textMaxCharacters) {
+    // Nothing is sent: the text stays in the box to be shortened.
+    showError(tooLongMessage(count));
+    elements.message.focus();
+    return;
+  }
   clearError();
   setSending(true);
   const form = new FormData();
@@ -281,8 +372,16 @@ async function send() {
   try {
     const { requestId } = await fetchJson(`/api/channels/${channel}/messages`, { method: 'POST', body: form });
     if (channel === state.activeChannel) {
-      const userTurn = addTurn({ role: 'user', body: question, imageUrl: state.imageUrl });
       const bot = elements.conversation.querySelector(`li.assistant[data-request-id="${CSS.escape(requestId)}"]`);
+      const refusal = bot?.dataset.error;
+      if (refusedInput.has(refusal)) {
+        // Refused before the POST even answered: no bubbles, the text stays in the box.
+        takeBack({ requestId, error: refusal }, { question });
+        if (refusal !== 'message_too_long') clearImage();
+        return;
+      }
+      const userTurn = addTurn({ role: 'user', body: question, imageUrl: state.imageUrl });
+      if (bot?.getAttribute('aria-busy') !== 'false') state.pending.set(requestId, { question, userTurn });
       // A fast reply may have streamed in before the POST answered: keep the question above it.
       if (bot) elements.conversation.insertBefore(userTurn, bot);
       else botTurn(requestId);
@@ -300,12 +399,24 @@ async function send() {
 async function resetConversation() {
   clearError();
   try {
-    const { requestId } = await fetchJson(`/api/channels/${state.activeChannel}/reset`, { method: 'POST' });
+    // The confirmation comes in the page's language, whatever language the conversation was in.
+    const language = encodeURIComponent(state.pageLanguage);
+    const { requestId } = await fetchJson(`/api/channels/${state.activeChannel}/reset?language=${language}`, {
+      method: 'POST',
+    });
     elements.conversation.replaceChildren();
     botTurn(requestId);
   } catch (error) {
     showError(error.userMessage ?? text('web.send_failed'));
   }
+}
+
+/** Opens or folds a panel (narrow screens fold the channels and the demo notice); true when now open. */
+function toggle(button, panel) {
+  const expanded = button.getAttribute('aria-expanded') !== 'true';
+  button.setAttribute('aria-expanded', String(expanded));
+  panel.classList.toggle('open', expanded);
+  return expanded;
 }
 
 function wireEvents() {
@@ -320,6 +431,15 @@ function wireEvents() {
     }
   });
   elements.imageInput.addEventListener('change', () => setImage(elements.imageInput.files?.[0]));
+  // A picture the browser cannot preview (TIFF) is still sent: the preview shows its name only.
+  elements.previewImage.addEventListener('error', () => {
+    if (elements.previewImage.getAttribute('src')) elements.previewImage.hidden = true;
+  });
+  elements.channelsToggle.addEventListener('click', () => toggle(elements.channelsToggle, elements.channels));
+  elements.bannerToggle.addEventListener('click', () => {
+    const expanded = toggle(elements.bannerToggle, elements.banner);
+    elements.bannerToggle.textContent = text(expanded ? 'web.hide_banner' : 'web.show_banner');
+  });
   elements.removeImage.addEventListener('click', () => {
     clearImage();
     elements.message.focus();
@@ -355,11 +475,21 @@ async function start() {
     fetchJson('/api/info').catch(() => undefined),
   ]);
   state.strings = strings?.strings ?? info?.strings ?? {};
-  document.documentElement.lang = strings?.language ?? info?.defaultLanguage ?? 'en';
+  state.pageLanguage = strings?.language ?? info?.defaultLanguage ?? 'en';
+  document.documentElement.lang = state.pageLanguage;
+  state.limits = info?.limits;
+  if (state.limits) {
+    const formats = state.limits.imageFormats;
+    elements.imageInput.accept = [
+      ...formats.flatMap((format) => format.mediaTypes),
+      ...formats.flatMap((f) => f.extensions),
+    ].join(',');
+  }
   applyStrings();
   if (info?.demo) {
     elements.banner.textContent = info.banner ?? text('demo.banner');
     elements.banner.hidden = false;
+    elements.bannerToggle.hidden = false;
   }
   loadChannels();
   wireEvents();

@@ -1,0 +1,42 @@
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { ChatModelRequest } from '../../src/model/chat-model.ts';
+import { ZiyaChatModel } from '../../workers/chat/ziya-chat-model.ts';
+
+function question(requestId: string, text: string): ChatModelRequest {
+  return {
+    requestId,
+    history: [],
+    question: text,
+    language: 'en',
+    instruction: 'Answer in English.',
+    generation: { doSample: false, maxNewTokens: 8, repetitionPenalty: 1 },
+  };
+}
+
+// The warm-up a GPU worker runs before it is ready writes into the host slot pool (cuda's): slot 0 gets a prompt and
+// every row a decode position. Answers after it must be those of a model that never warmed up.
+describe('ZiyaChatModel.warmUp on the host slot pool', () => {
+  let warmed: ZiyaChatModel;
+  let cold: ZiyaChatModel;
+
+  beforeAll(async () => {
+    const directory = inject('tinyModelDir');
+    [warmed, cold] = await Promise.all(
+      [0, 1].map(() => ZiyaChatModel.load(directory, { executionProvider: 'cpu', threads: 1, batchSize: 2 })),
+    );
+  });
+  afterAll(async () => {
+    await Promise.all([warmed?.close(), cold?.close()]);
+  });
+
+  it('leaves nothing behind that changes the next answers, two decoded together', async () => {
+    expect(await warmed.warmUp()).toBeGreaterThan(0);
+    const requests = [question('warm-a', 'Hello there'), question('warm-b', 'Why is the sky blue?')];
+    const expected = await Promise.all(requests.map((request) => cold.answer(request)));
+    const actual = await Promise.all(requests.map((request) => warmed.answer(request)));
+    expect(actual.map((answer) => answer.tokenIds)).toEqual(expected.map((answer) => answer.tokenIds));
+    expect(actual[0]!.tokenIds.length).toBeGreaterThan(0);
+    // The answers are not all the same tokens (the comparison could not miss a shifted row).
+    expect(actual[0]!.tokenIds).not.toEqual(actual[1]!.tokenIds);
+  });
+});

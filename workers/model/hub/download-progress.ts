@@ -36,10 +36,13 @@ export function throttleDownloadProgress(
   intervalMs = 1000,
 ): (event: HubDownloadProgress) => void {
   let lastAt = Number.NEGATIVE_INFINITY;
+  let lastFinished = '';
   return (event) => {
     const now = performance.now();
-    if (now - lastAt >= intervalMs || event.fileBytes === event.fileSize) {
+    const finished = event.fileBytes === event.fileSize ? `${event.repo} ${event.file}` : '';
+    if ((now - lastAt >= intervalMs || finished !== '') && (finished === '' || finished !== lastFinished)) {
       lastAt = now;
+      lastFinished = finished;
       report(event);
     }
   };

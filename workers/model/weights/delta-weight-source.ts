@@ -77,25 +77,41 @@ export class DeltaWeightSource implements WeightSource {
   }
 }
 
+/** A checkpoint's architecture and where it is, for the messages of the checks below. */
+export interface DescribedConfig {
+  config: TextConfig;
+  description: string;
+}
+
 /**
- * Refuses a base and a delta that cannot make the model, before any tensor is converted: the base must have the
- * delta's architecture (Ziya's delta needs LLaMA-13B) and a vocabulary no larger, and both must hold every tensor
- * the build reads, with the shapes their configs imply where the format tells shapes without reading. The error
- * names the first tensor that differs.
+ * Refuses a base whose architecture is not the delta's (Ziya's delta needs LLaMA-13B) or whose vocabulary is
+ * larger. Needs only the two `config.json`s, so it runs before the weights are downloaded.
+ */
+export function checkDeltaGeometry(base: DescribedConfig, delta: DescribedConfig): void {
+  const fields = ['hiddenSize', 'numLayers', 'numHeads', 'numKvHeads', 'intermediateSize'] as const;
+  const differing = fields.filter((field) => base.config[field] !== delta.config[field]);
+  if (differing.length > 0 || base.config.vocabSize > delta.config.vocabSize) {
+    throw new DeltaMismatchError(
+      `the base ${base.description} is a LLaMA with ${describeGeometry(base.config)}, but the delta is for ` +
+        `${describeGeometry(delta.config)}${delta.config.hiddenSize === 5120 ? ' (LLaMA-13B)' : ''}: ` +
+        'give --delta-base the LLaMA the delta was made from',
+    );
+  }
+}
+
+/**
+ * Refuses a base and a delta that cannot make the model, before any tensor is converted: `checkDeltaGeometry`,
+ * then both must hold every tensor the build reads, with the shapes their configs imply where the format tells
+ * shapes without reading. The error names the first tensor that differs.
  */
 export function checkDeltaApplies(
   base: { config: TextConfig; weights: WeightSource },
   delta: { config: TextConfig; weights: WeightSource },
 ): void {
-  const fields = ['hiddenSize', 'numLayers', 'numHeads', 'numKvHeads', 'intermediateSize'] as const;
-  const differing = fields.filter((field) => base.config[field] !== delta.config[field]);
-  if (differing.length > 0 || base.config.vocabSize > delta.config.vocabSize) {
-    throw new DeltaMismatchError(
-      `the base ${base.weights.description} is a LLaMA with ${describeGeometry(base.config)}, but the delta is for ` +
-        `${describeGeometry(delta.config)}${delta.config.hiddenSize === 5120 ? ' (LLaMA-13B)' : ''}: ` +
-        'give --delta-base the LLaMA the delta was made from',
-    );
-  }
+  checkDeltaGeometry(
+    { config: base.config, description: base.weights.description },
+    { config: delta.config, description: delta.weights.description },
+  );
   for (const [side, { config, weights }] of [
     ['base', base],
     ['delta', delta],

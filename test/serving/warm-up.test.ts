@@ -21,9 +21,8 @@ describe('ZiyaChatModel.warmUp on the host slot pool', () => {
 
   beforeAll(async () => {
     const directory = inject('tinyModelDir');
-    [warmed, cold] = await Promise.all(
-      [0, 1].map(() => ZiyaChatModel.load(directory, { executionProvider: 'cpu', threads: 1, batchSize: 2 })),
-    );
+    const load = () => ZiyaChatModel.load(directory, { executionProvider: 'cpu', threads: 1, batchSize: 2 });
+    [warmed, cold] = await Promise.all([load(), load()]);
   });
   afterAll(async () => {
     await Promise.all([warmed?.close(), cold?.close()]);

@@ -15,6 +15,7 @@ import { startModelWorker } from '../../workers/model-worker.ts';
 import { FakeChatModel } from '../support/fake-chat-model.ts';
 import { useTestRedis } from '../support/redis.ts';
 import { testPipeline } from '../support/test-pipeline.ts';
+import { uploadUntilAnswered } from '../support/upload-until-answered.ts';
 
 // The web page's limits and small-screen layout against the real web adapter (HTTP API, ingest, delivery) on a real
 // Redis; the model is a test double (these tests are about what the page sends and shows, not about answers).
@@ -115,6 +116,19 @@ describe.skipIf(!hasChromium)('web page: limits, phone layout, page language (re
     });
     const formats = (info['limits'] as { imageFormats: { name: string }[] }).imageFormats.map((format) => format.name);
     expect(formats).toEqual(['JPEG', 'PNG', 'GIF', 'WebP', 'TIFF', 'AVIF']);
+
+    // A client that skips the page's check and posts an 80 MB body is refused by its length, the limit named.
+    const declared = 80 * 1000 * 1000;
+    const refused = await uploadUntilAnswered(
+      `${web.url}/api/channels/limits/messages`,
+      { 'content-type': 'application/json', 'content-length': String(declared), 'accept-language': 'zh-CN' },
+      declared,
+    );
+    expect(refused.status).toBe(413);
+    expect(JSON.parse(refused.message)).toEqual({
+      error: 'image_too_large',
+      message: fill(strings('zh-CN')['web.image_too_large'], { limit: '20 MiB' }),
+    });
   });
 
   it('gives the conversation most of a 390×844 phone screen, with the channels and the notice folded away', async () => {

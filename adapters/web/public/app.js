@@ -279,6 +279,7 @@ function openEvents() {
     if (event.data) {
       const { requestId, message } = JSON.parse(event.data);
       if (requestId) {
+        state.pending.delete(requestId);
         const turn = botTurn(requestId);
         turn.querySelector('.text').textContent = message;
         turn.classList.add('error');

@@ -1,24 +1,10 @@
-import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
+import { join } from 'node:path';
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { askCli } from '../support/ask-cli.ts';
 import { tinyVisualModelDirectory } from './tiny-visual-model.ts';
-
-const run = promisify(execFile);
-const cli = resolve(import.meta.dirname, '../../bin/ziya-visual-bot.js');
-
-async function ask(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [cli, 'ask', ...args], { timeout: 60_000 });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failed = error as { code: number; stdout: string; stderr: string };
-    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
-  }
-}
 
 describe('ziya-visual-bot ask', () => {
   let model: string;
@@ -35,7 +21,7 @@ describe('ziya-visual-bot ask', () => {
 
   it('streams an answer about an image to stdout, progress and the demo banner to stderr', async () => {
     const args = ['--image', join(folder, 'photo.jpg'), '--model', model, '--max-tokens', '8', '--greedy'];
-    const result = await ask([...args, 'What', 'is', 'this?']);
+    const result = await askCli([...args, 'What', 'is', 'this?']);
     expect(result.stderr).toContain('loading model');
     expect(result.stderr).toMatch(/Demo mode: this model has random weights/);
     expect(result.code).toBe(0);
@@ -45,9 +31,9 @@ describe('ziya-visual-bot ask', () => {
 
   it('says in one line what is wrong with a bad image or model directory, exit code 1, no stack trace', async () => {
     const [badImage, missingImage, badModel] = await Promise.all([
-      ask(['--image', join(folder, 'notes.png'), '--model', model, 'What is this?']),
-      ask(['--image', join(folder, 'absent.jpg'), '--model', model, 'What is this?']),
-      ask(['--image', join(folder, 'photo.jpg'), '--model', folder, 'What is this?']),
+      askCli(['--image', join(folder, 'notes.png'), '--model', model, 'What is this?']),
+      askCli(['--image', join(folder, 'absent.jpg'), '--model', model, 'What is this?']),
+      askCli(['--image', join(folder, 'photo.jpg'), '--model', folder, 'What is this?']),
     ]);
     expect(badImage.code).toBe(1);
     expect(badImage.stderr).toMatch(/^error: .*image_unreadable/m);

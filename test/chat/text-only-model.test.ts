@@ -1,8 +1,6 @@
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
+import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { replyErrorSchema } from '../../src/contracts/chat-reply.ts';
@@ -11,23 +9,11 @@ import { errorMessage } from '../../src/i18n/error-message.ts';
 import { ImageRejectedError } from '../../src/images/image-rejected-error.ts';
 import { ZiyaChatModel } from '../../workers/chat/ziya-chat-model.ts';
 import { readManifest } from '../../workers/model/manifest.ts';
+import { askCli } from '../support/ask-cli.ts';
 import { useTestRedis } from '../support/redis.ts';
 import { solidPng } from '../support/test-images.ts';
 import { WebChatStack } from '../support/web-chat-stack.ts';
 import { writeTextOnlyTinyModel } from './tiny-visual-model.ts';
-
-const run = promisify(execFile);
-const cli = resolve(import.meta.dirname, '../../bin/ziya-visual-bot.js');
-
-async function ask(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [cli, 'ask', ...args], { timeout: 60_000 });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failed = error as { code: number; stdout: string; stderr: string };
-    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
-  }
-}
 
 describe('a text-only model asked about a picture', () => {
   let folder: string;
@@ -46,8 +32,8 @@ describe('a text-only model asked about a picture', () => {
 
   it('ask --image: the localized refusal in the question’s language, exit code 1, no stack trace', async () => {
     const [chinese, english] = await Promise.all([
-      ask(['--image', photo, '--model', textOnly, '这张图片里有什么？']),
-      ask(['--image', photo, '--model', textOnly, 'What is in this picture?']),
+      askCli(['--image', photo, '--model', textOnly, '这张图片里有什么？']),
+      askCli(['--image', photo, '--model', textOnly, 'What is in this picture?']),
     ]);
     expect(chinese.code).toBe(1);
     expect(chinese.stderr).toContain(`error: ${t('zh-CN', 'error.image_unsupported')}`);

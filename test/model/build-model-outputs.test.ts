@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -8,9 +8,8 @@ import { presets } from '../../workers/model/config.ts';
 import { readManifest } from '../../workers/model/manifest.ts';
 import { visionConfigToJson } from '../../workers/model/vision/vision-config-file.ts';
 import { randomVisionWeights } from '../../workers/model/weights/blip2-weight-specs.ts';
-import { randomTextWeights } from '../../workers/model/weights/llama-weight-specs.ts';
 import { writeTorchCheckpoint } from '../support/torch-save.ts';
-import { writeHfConfig, writeSafetensors } from './builder-test-support.ts';
+import { writeTinyLlamaCheckpoint } from './builder-test-support.ts';
 
 const run = promisify(execFile);
 const cli = join(import.meta.dirname, '..', '..', 'bin', 'ziya-visual-bot.js');
@@ -46,15 +45,7 @@ async function buildCommand(...args: string[]): Promise<{ code: number; stderr: 
 
 beforeAll(() => {
   temporary = mkdtempSync(join(tmpdir(), 'build-model-outputs-'));
-  llama = join(temporary, 'Tiny-Llama');
-  mkdirSync(llama);
-  writeHfConfig(llama, presets.tiny.text);
-  const textWeights = randomTextWeights('tiny', 0);
-  writeSafetensors(
-    join(llama, 'model.safetensors'),
-    textWeights.names().map((name) => ({ name, dtype: 'F32' as const, tensor: textWeights.get(name) })),
-  );
-  copyFileSync(join(inject('tinyModelDir'), 'tokenizer.json'), join(llama, 'tokenizer.json'));
+  llama = writeTinyLlamaCheckpoint(join(temporary, 'Tiny-Llama'), join(inject('tinyModelDir'), 'tokenizer.json'));
 });
 afterAll(() => rmSync(temporary, { recursive: true, force: true }));
 

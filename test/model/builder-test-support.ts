@@ -1,15 +1,32 @@
-import { writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { headSize, type TextConfig } from '../../workers/model/config.ts';
+import { headSize, presets, type TextConfig } from '../../workers/model/config.ts';
 import { decoderTensorNames } from '../../workers/model/decoder/decoder-contract.ts';
 import { int4BlockSize } from '../../workers/model/decoder/linear-projection.ts';
 import { toBfloat16, toFloat16 } from '../../workers/model/quantize/float16.ts';
 import { dequantizeInt4, quantizeInt4 } from '../../workers/model/quantize/int4-block-quantizer.ts';
+import { randomTextWeights } from '../../workers/model/weights/llama-weight-specs.ts';
 import type { FloatTensor, WeightSource } from '../../workers/model/weights/weight-source.ts';
 import { createSession, type Session, type Tensor, tensor } from '../../workers/runtime/onnx-session.ts';
 
 /** Storage of one tensor in a test checkpoint. */
 export type StoredDtype = 'F32' | 'F16' | 'BF16';
+
+/**
+ * Writes a Hugging Face LLaMA checkpoint directory of the tiny preset (config.json, one F32 model.safetensors with
+ * the seed-0 random weights) and copies `tokenizerJson` into it.
+ */
+export function writeTinyLlamaCheckpoint(directory: string, tokenizerJson: string): string {
+  mkdirSync(directory);
+  writeHfConfig(directory, presets.tiny.text);
+  const textWeights = randomTextWeights('tiny', 0);
+  writeSafetensors(
+    join(directory, 'model.safetensors'),
+    textWeights.names().map((name) => ({ name, dtype: 'F32' as const, tensor: textWeights.get(name) })),
+  );
+  copyFileSync(tokenizerJson, join(directory, 'tokenizer.json'));
+  return directory;
+}
 
 /** Writes one `.safetensors` file (header padded to 8 bytes, as the Rust writer does). */
 export function writeSafetensors(

@@ -1,4 +1,4 @@
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -6,14 +6,13 @@ import { BuildModelError, buildModel } from '../../workers/model/build-model.ts'
 import { presets } from '../../workers/model/config.ts';
 import { readManifest } from '../../workers/model/manifest.ts';
 import { visionConfigToJson } from '../../workers/model/vision/vision-config-file.ts';
-import { buildVisionGraph, visionInputName, visionOutputName } from '../../workers/model/vision/vision-graph.ts';
+import { buildVisionGraph } from '../../workers/model/vision/vision-graph.ts';
 import { randomVisionWeights } from '../../workers/model/weights/blip2-weight-specs.ts';
-import { randomTextWeights } from '../../workers/model/weights/llama-weight-specs.ts';
 import { fillNormal } from '../../workers/model/weights/random-weights.ts';
-import { createSession, tensor } from '../../workers/runtime/onnx-session.ts';
-import { writeHfConfig, writeSafetensors } from '../model/builder-test-support.ts';
+import { writeTinyLlamaCheckpoint } from '../model/builder-test-support.ts';
 import { writeTorchCheckpoint } from '../support/torch-save.ts';
 import { referenceVisionForward } from '../support/vision-reference-forward.ts';
+import { runTinyVision } from './run-tiny-vision.ts';
 
 const vision = presets.tiny.vision;
 
@@ -21,18 +20,6 @@ function pixels(seed: number): Float32Array {
   const values = new Float32Array(3 * vision.imageSize * vision.imageSize);
   fillNormal(values, seed, 'pixels', 0, 1);
   return values;
-}
-
-async function runVision(path: string, input: Float32Array): Promise<Float32Array> {
-  const session = await createSession(path, { executionProvider: 'cpu', threads: 1 });
-  try {
-    const result = await session.run({
-      [visionInputName]: tensor('float32', input, [1, 3, vision.imageSize, vision.imageSize]),
-    });
-    return result[visionOutputName]?.data as Float32Array;
-  } finally {
-    await session.release();
-  }
 }
 
 function maxAbsDifference(left: ArrayLike<number>, right: ArrayLike<number>): number {
@@ -50,7 +37,7 @@ describe('build-model writes vision.onnx and the vision manifest', () => {
     expect(manifest.files.vision).toBe('vision.onnx');
     expect(manifest.vision).toEqual(vision);
     const input = pixels(5);
-    const actual = await runVision(join(directory, 'vision.onnx'), input);
+    const actual = await runTinyVision(join(directory, 'vision.onnx'), input);
     const expected = referenceVisionForward(vision, randomVisionWeights('tiny', 0), input, 1);
     expect(maxAbsDifference(actual, expected)).toBeLessThan(1e-4);
   });
@@ -60,15 +47,7 @@ describe('build-model writes vision.onnx and the vision manifest', () => {
     let llama: string;
     beforeAll(() => {
       temporary = mkdtempSync(join(tmpdir(), 'build-model-vision-'));
-      llama = join(temporary, 'Tiny-Llama');
-      mkdirSync(llama);
-      writeHfConfig(llama, presets.tiny.text);
-      const textWeights = randomTextWeights('tiny', 0);
-      writeSafetensors(
-        join(llama, 'model.safetensors'),
-        textWeights.names().map((name) => ({ name, dtype: 'F32' as const, tensor: textWeights.get(name) })),
-      );
-      copyFileSync(join(inject('tinyModelDir'), 'tokenizer.json'), join(llama, 'tokenizer.json'));
+      llama = writeTinyLlamaCheckpoint(join(temporary, 'Tiny-Llama'), join(inject('tinyModelDir'), 'tokenizer.json'));
     });
     afterAll(() => rmSync(temporary, { recursive: true, force: true }));
 
@@ -106,7 +85,7 @@ describe('build-model writes vision.onnx and the vision manifest', () => {
       const direct = join(temporary, 'direct-fp16.onnx');
       buildVisionGraph({ out: direct, config: vision, weights: randomVisionWeights('tiny', 4), dtype: 'fp16' });
       const input = pixels(8);
-      expect(await runVision(join(out, 'vision.onnx'), input)).toEqual(await runVision(direct, input));
+      expect(await runTinyVision(join(out, 'vision.onnx'), input)).toEqual(await runTinyVision(direct, input));
     });
 
     it('refuses a vision checkpoint whose projection does not fit the decoder', () => {

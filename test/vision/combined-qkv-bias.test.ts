@@ -5,11 +5,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { presets } from '../../workers/model/config.ts';
 import { openVisionCheckpoint } from '../../workers/model/vision/open-vision-checkpoint.ts';
 import { visionConfigToJson } from '../../workers/model/vision/vision-config-file.ts';
-import { buildVisionGraph, visionInputName, visionOutputName } from '../../workers/model/vision/vision-graph.ts';
+import { buildVisionGraph } from '../../workers/model/vision/vision-graph.ts';
 import { randomVisionWeights, visionLayerTensorNames } from '../../workers/model/weights/blip2-weight-specs.ts';
 import { fillNormal } from '../../workers/model/weights/random-weights.ts';
-import { createSession, tensor } from '../../workers/runtime/onnx-session.ts';
 import { type TorchTensorSpec, writeTorchCheckpoint } from '../support/torch-save.ts';
+import { runTinyVision } from './run-tiny-vision.ts';
 
 const config = presets.tiny.vision;
 const weights = randomVisionWeights('tiny', 7);
@@ -47,18 +47,6 @@ function writeCheckpoint(directory: string, tensors: TorchTensorSpec[]): void {
   writeTorchCheckpoint(join(directory, 'pytorch_model.bin'), tensors, { archiveName: 'pytorch_model' });
 }
 
-async function runVision(path: string, pixels: Float32Array): Promise<Float32Array> {
-  const session = await createSession(path, { executionProvider: 'cpu', threads: 1 });
-  try {
-    const result = await session.run({
-      [visionInputName]: tensor('float32', pixels, [1, 3, config.imageSize, config.imageSize]),
-    });
-    return result[visionOutputName]?.data as Float32Array;
-  } finally {
-    await session.release();
-  }
-}
-
 describe('BLIP-2 vision attention bias layouts', () => {
   let directory: string;
   beforeAll(() => {
@@ -82,7 +70,7 @@ describe('BLIP-2 vision attention bias layouts', () => {
     buildVisionGraph({ out: fromSeparate, config, weights, dtype: 'fp32' });
     const pixels = new Float32Array(3 * config.imageSize * config.imageSize);
     fillNormal(pixels, 5, 'qkv-bias-pixels', 0, 1);
-    expect(await runVision(fromCombined, pixels)).toEqual(await runVision(fromSeparate, pixels));
+    expect(await runTinyVision(fromCombined, pixels)).toEqual(await runTinyVision(fromSeparate, pixels));
   });
 
   it('refuses a combined bias whose key third is not zero, naming the tensor, the element and the file', () => {

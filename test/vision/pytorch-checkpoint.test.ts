@@ -6,13 +6,13 @@ import { presets } from '../../workers/model/config.ts';
 import { fromBfloat16, fromFloat16, toBfloat16, toFloat16 } from '../../workers/model/quantize/float16.ts';
 import { openVisionCheckpoint } from '../../workers/model/vision/open-vision-checkpoint.ts';
 import { readVisionConfig, visionConfigToJson } from '../../workers/model/vision/vision-config-file.ts';
-import { buildVisionGraph, visionInputName, visionOutputName } from '../../workers/model/vision/vision-graph.ts';
+import { buildVisionGraph } from '../../workers/model/vision/vision-graph.ts';
 import { randomVisionWeights } from '../../workers/model/weights/blip2-weight-specs.ts';
 import { PytorchCheckpointSource } from '../../workers/model/weights/pytorch-checkpoint-source.ts';
 import { fillNormal } from '../../workers/model/weights/random-weights.ts';
 import { ZipArchive } from '../../workers/model/weights/zip-archive.ts';
-import { createSession, tensor } from '../../workers/runtime/onnx-session.ts';
 import { type TorchTensorSpec, writeTorchCheckpoint } from '../support/torch-save.ts';
+import { runTinyVision } from './run-tiny-vision.ts';
 
 const config = presets.tiny.vision;
 
@@ -20,18 +20,6 @@ function randomValues(count: number, seed: number): Float32Array {
   const values = new Float32Array(count);
   fillNormal(values, seed, 'checkpoint-test', 0, 1);
   return values;
-}
-
-async function runVision(path: string, pixels: Float32Array): Promise<Float32Array> {
-  const session = await createSession(path, { executionProvider: 'cpu', threads: 1 });
-  try {
-    const result = await session.run({
-      [visionInputName]: tensor('float32', pixels, [1, 3, config.imageSize, config.imageSize]),
-    });
-    return result[visionOutputName]?.data as Float32Array;
-  } finally {
-    await session.release();
-  }
 }
 
 describe('PytorchCheckpointSource', () => {
@@ -186,8 +174,8 @@ describe('vision.onnx from a pytorch_model.bin checkpoint directory', () => {
     }
     buildVisionGraph({ out: fromRandom, config, weights, dtype: 'fp32' });
     const pixels = randomValues(3 * config.imageSize * config.imageSize, 21);
-    const expected = await runVision(fromRandom, pixels);
-    const actual = await runVision(fromCheckpoint, pixels);
+    const expected = await runTinyVision(fromRandom, pixels);
+    const actual = await runTinyVision(fromCheckpoint, pixels);
     expect(actual.length).toBe(config.qformer.numQueries * config.projectionSize);
     expect(actual).toEqual(expected);
   });

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -8,12 +8,12 @@ import { t } from '../../src/i18n/catalog.ts';
 import { errorMessage } from '../../src/i18n/error-message.ts';
 import { ImageRejectedError } from '../../src/images/image-rejected-error.ts';
 import { ZiyaChatModel } from '../../workers/chat/ziya-chat-model.ts';
-import { readManifest } from '../../workers/model/manifest.ts';
+import { manifestFileName, readManifest } from '../../workers/model/manifest.ts';
 import { askCli } from '../support/ask-cli.ts';
 import { useTestRedis } from '../support/redis.ts';
 import { solidPng } from '../support/test-images.ts';
 import { WebChatStack } from '../support/web-chat-stack.ts';
-import { writeTextOnlyTinyModel } from './tiny-visual-model.ts';
+import { tinyVisualModelDirectory, writeTextOnlyTinyModel } from './tiny-visual-model.ts';
 
 describe('a text-only model asked about a picture', () => {
   let folder: string;
@@ -46,6 +46,13 @@ describe('a text-only model asked about a picture', () => {
 
   it('the model refuses the image with the image_unsupported key, a reply error the pipeline renders', async () => {
     expect(readManifest(textOnly).textOnly).toBe(true);
+    // A model.json written before the label: no vision graph reads as text-only all the same.
+    const older = join(folder, 'older');
+    mkdirSync(older);
+    const { textOnly: _, ...unlabelled } = JSON.parse(readFileSync(join(textOnly, manifestFileName), 'utf8'));
+    writeFileSync(join(older, manifestFileName), JSON.stringify(unlabelled));
+    expect(readManifest(older).textOnly).toBe(true);
+    expect(readManifest(tinyVisualModelDirectory()).textOnly).toBe(false);
     const model = await ZiyaChatModel.load(textOnly, { executionProvider: 'cpu', threads: 1 });
     try {
       const failure = await model

@@ -150,7 +150,8 @@ export function readManifest(directory: string): ModelManifest {
     const issues = parsed.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`);
     throw new ModelDirectoryError(directory, manifestFileName, issues.join('; '));
   }
-  return parsed.data;
+  // Directories built before `textOnly` existed: no vision graph is what makes a model text-only.
+  return parsed.data.files.vision === undefined ? { ...parsed.data, textOnly: true } : parsed.data;
 }
 
 /** Defaults written into every new `model.json`: Ziya's demo settings and the unverified `<human>/<bot>` template. */

@@ -8,6 +8,7 @@ import { Command } from 'commander';
 const commandModules: Array<() => Promise<{ command: Command }>> = [
   () => import('../workers/commands/build-model.ts'),
   () => import('../workers/commands/ask.ts'),
+  () => import('../workers/commands/model-info.ts'),
   () => import('./commands/start.ts'),
   () => import('./commands/worker.ts'),
   () => import('./commands/adapter.ts'),

@@ -15,9 +15,9 @@ import { type ModelDtype, type PresetName, presets, type TextConfig, type Vision
 import type { PaddingMode } from './decoder/attention-inputs.ts';
 import { buildDecoderGraph, decoderTensorCount } from './decoder/build-decoder-graph.ts';
 import { buildEmbedGraph } from './decoder/build-embed-graph.ts';
+import { checkpointName, describeCheckpoint } from './hub/describe-inputs.ts';
 import { type ModelManifest, manifestFileName, modelManifestSchema, ziyaDefaults } from './manifest.ts';
 import { checkpointInputFiles, ModelIdHash } from './model-id.ts';
-import { describeCheckpoint } from './hub/describe-inputs.ts';
 import { BuildProgress, type BuildProgressEvent } from './progress.ts';
 import { llamaTokenizerJson } from './tokenizer/llama-vocabulary.ts';
 import { sentencePieceToTokenizerJson } from './tokenizer/sentencepiece-convert.ts';
@@ -173,7 +173,8 @@ function resolveSource(options: BuildModelOptions): ResolvedSource {
   if (!existsSync(tokenizerJson) && !existsSync(tokenizerModel)) {
     throw new BuildModelError(`checkpoint directory ${directory} has neither tokenizer.json nor tokenizer.model`);
   }
-  const name = basename(directory).replace(/[^A-Za-z0-9._-]+/g, '-');
+  const { source: sourceName, name: checkpoint } = checkpointName(directory);
+  const name = checkpoint.replace(/[^A-Za-z0-9._-]+/g, '-');
   return {
     text,
     textWeights:
@@ -182,7 +183,7 @@ function resolveSource(options: BuildModelOptions): ResolvedSource {
         : openDeltaCheckpoint(directory, text, options.deltaBase),
     // The vision tower comes from --vision-from or this directory's BLIP-2 config; see `planVision`.
     vision: undefined,
-    source: basename(directory),
+    source: sourceName,
     modelIdPrefix: `${name}-${options.dtype}`,
     hashInputs: (hash) => {
       hash.files('text', checkpointInputFiles(directory));

@@ -104,6 +104,37 @@ describe('build-model --from hf:… --delta-base hf:…', () => {
     );
   });
 
+  it('model info prints the sources, commits, digests, dtype, template and sizes; and says a random model is a demo', async () => {
+    const { stdout } = await run(process.execPath, [cli, 'model', 'info', join(temporary, 'from-hub')]);
+    const lines = stdout.split('\n');
+    expect(lines).toContain(`  demo:       no, built from checkpoints (hf:IDEA-CCNL/Ziya-delta@${deltaCommit})`);
+    expect(stdout).toMatch(/\n {2}model id: {3}Ziya-delta-fp32-[0-9a-f]{16}\n/);
+    expect(lines).toContain('  dtype:      fp32, decoder padding right');
+    expect(lines).toContain(`    text        hf:IDEA-CCNL/Ziya-delta @ ${deltaCommit} (main)`);
+    expect(lines).toContain(`    delta-base  hf:meta/llama-base @ ${baseCommit} (main)`);
+    const shardDigest = sha256Hex(readFileSync(join(baseDirectory, 'model.safetensors')));
+    expect(
+      lines.some((line) => /^ {6}model\.safetensors +[\d.]+ MiB {2}sha256:/.test(line) && line.endsWith(shardDigest)),
+    ).toBe(true);
+    expect(stdout).toMatch(
+      / {2}template: {3}system "\{instruction\}\\n", user "<human>:\{query\}\\n", assistant "<bot>:"/,
+    );
+    expect(stdout).toMatch(/\n {4}decoder\.onnx\.data +[\d.]+ MiB\n/);
+    expect(stdout).toMatch(/\n {2}total: +[\d.]+ MiB\n$/);
+
+    const demo = await run(process.execPath, [cli, 'model', 'info', inject('tinyModelDir')]);
+    expect(demo.stdout).toMatch(/\n {2}demo: {7}YES: random weights \(random:tiny:0\), the answers carry no meaning\n/);
+    expect(demo.stdout).toMatch(/\n {2}inputs: {5}none \(random weights\)\n/);
+
+    const missing = await run(process.execPath, [cli, 'model', 'info', join(temporary, 'nothing')]).catch(
+      (error: { code: number; stderr: string }) => error,
+    );
+    expect((missing as { code: number }).code).toBe(1);
+    expect((missing as { stderr: string }).stderr).toMatch(
+      /^model info: model directory .*nothing: model\.json: not found/,
+    );
+  });
+
   it('stops with one line naming HF_TOKEN when the gated base refuses, before fetching any weights', async () => {
     const failure = await run(
       process.execPath,

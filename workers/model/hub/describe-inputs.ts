@@ -59,6 +59,19 @@ export function describeCheckpoint(role: ModelInput['role'], directory: string):
   };
 }
 
+/**
+ * How a checkpoint directory is named in `model.json`'s `source` and the model id: `hf:owner/name@<commit>` and
+ * `name` for a Hub cache snapshot (whose own directory name is just the commit), else the directory's name twice.
+ */
+export function checkpointName(directory: string): { source: string; name: string } {
+  const absolute = resolve(directory);
+  const snapshot = /^models--(.+?)--(.+)$/.exec(basename(dirname(dirname(absolute))));
+  if (basename(dirname(absolute)) === 'snapshots' && snapshot !== null) {
+    return { source: `hf:${snapshot[1]}/${snapshot[2]}@${basename(absolute)}`, name: snapshot[2]! };
+  }
+  return { source: basename(absolute), name: basename(absolute) };
+}
+
 /** The names under `refs/` whose content is `commit` (`main`, `refs/pr/1`, a tag). */
 function refsPointingAt(refsDirectory: string, commit: string): string[] {
   if (!existsSync(refsDirectory)) return [];

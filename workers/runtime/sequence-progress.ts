@@ -31,8 +31,7 @@ export class SequenceProgress {
     private readonly maxNewTokens: number,
   ) {
     // The tokens the repetition penalty counts: the prompt's only when the model's scope says so.
-    this.history =
-      request.settings.repetitionPenaltyScope === 'prompt+generated' ? [...request.promptTokenIds] : [];
+    this.history = request.settings.repetitionPenaltyScope === 'prompt+generated' ? [...request.promptTokenIds] : [];
     this.random = createSeededRandom(request.settings.seed);
     this.filter = new StopSequenceFilter(request.stop ?? []);
     this.detokenizer = new StreamingDetokenizer(tokenizer, { skipSpecialTokens: true });

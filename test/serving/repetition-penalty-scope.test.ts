@@ -1,7 +1,8 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { ZiyaChatModel } from '../../workers/chat/ziya-chat-model.ts';
 import { manifestFileName, readManifest } from '../../workers/model/manifest.ts';
 import type { DecoderModel, DecoderStep } from '../../workers/runtime/decoder-model.ts';
 import { generate } from '../../workers/runtime/generate.ts';
@@ -71,6 +72,29 @@ describe('repetition penalty scope', () => {
         JSON.stringify({ ...manifest, generation: { ...withoutScope, repetitionPenaltyScope: 'prompt+generated' } }),
       );
       expect(readManifest(directory).generation.repetitionPenaltyScope).toBe('prompt+generated');
+    } finally {
+      rmSync(directory, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('repetition penalty scope from model.json to the sampler', () => {
+  it('a chat model hands its model.json scope to every generation, a request may override it', async () => {
+    const directory = mkdtempSync(join(tmpdir(), 'scope-chat-model-'));
+    try {
+      cpSync(inject('tinyModelDir'), directory, { recursive: true });
+      const manifest = JSON.parse(readFileSync(join(directory, manifestFileName), 'utf8'));
+      expect(manifest.generation.repetitionPenaltyScope).toBe('generated');
+      manifest.generation.repetitionPenaltyScope = 'prompt+generated';
+      writeFileSync(join(directory, manifestFileName), JSON.stringify(manifest));
+      const model = await ZiyaChatModel.load(directory, { executionProvider: 'cpu', threads: 1 });
+      try {
+        expect(model.generationSettings({ requestId: 'web-1' }).repetitionPenaltyScope).toBe('prompt+generated');
+        const overridden = { requestId: 'web-2', generation: { repetitionPenaltyScope: 'generated' as const } };
+        expect(model.generationSettings(overridden).repetitionPenaltyScope).toBe('generated');
+      } finally {
+        await model.close();
+      }
     } finally {
       rmSync(directory, { recursive: true, force: true });
     }

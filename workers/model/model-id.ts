@@ -1,6 +1,6 @@
 import { createHash, type Hash } from 'node:crypto';
-import { closeSync, existsSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { closeSync, existsSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, statSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 
 /**
  * The builder's version in the model id: raise it whenever the same checkpoints would give different graphs or
@@ -44,12 +44,22 @@ export class ModelIdHash {
     return this;
   }
 
-  /** Adds files, each by base name, size and content. */
+  /**
+   * Adds files, each by base name, size and content. A file of a Hugging Face Hub snapshot is a link to a blob named
+   * by its content's digest (sha256, or git's sha1 for small files), checked when it was downloaded: the digest
+   * stands for the content, so a Hub checkpoint is not read again here.
+   */
   files(label: string, paths: readonly string[]): this {
     const buffer = Buffer.allocUnsafe(8 * 1024 * 1024);
     for (const path of paths) {
       if (!existsSync(path)) continue;
       this.hash.update(`${label}:${basename(path)}:${statSync(path).size}\n`);
+      const target = lstatSync(path).isSymbolicLink() ? readlinkSync(path) : '';
+      const blob = basename(dirname(target)) === 'blobs' ? basename(target) : '';
+      if (/^[0-9a-f]{64}$|^[0-9a-f]{40}$/.test(blob)) {
+        this.hash.update(`blob:${blob}\n`);
+        continue;
+      }
       const descriptor = openSync(path, 'r');
       try {
         for (;;) {

@@ -107,6 +107,8 @@ describe('decoder.onnx (fp32)', () => {
   });
 
   it('masks left padding: a padded row of a batch gets the same logits as alone, in prefill and decode', async () => {
+    // Left padding needs the attention-bias graph (`--padding any`); the shared tiny model is built for right padding.
+    const anyPadding = await decoderSession('fp32-any-padding', 'fp32', weights);
     const short = prompt.slice(0, 5);
     const padding = prompt.length - short.length;
     const embeds = new Float32Array(2 * prompt.length * hidden);
@@ -114,7 +116,7 @@ describe('decoder.onnx (fp32)', () => {
     // Padding positions carry junk embeddings: the mask alone must keep them out.
     embeds.set(embedIds(table, hidden, [...Array(padding).fill(7), ...short]), prompt.length * hidden);
     const mask = [...prompt.map(() => 1), ...Array(padding).fill(0), ...short.map(() => 1)];
-    const prefill = await runDecoder(fp32, config, {
+    const prefill = await runDecoder(anyPadding, config, {
       embeds,
       batch: 2,
       sequence: prompt.length,
@@ -126,7 +128,7 @@ describe('decoder.onnx (fp32)', () => {
 
     // One decode step: row 1 appends prompt[5], row 0 appends token 42; compare with unbatched runs.
     const step = embedIds(table, hidden, [42, prompt[5]!]);
-    const decode = await runDecoder(fp32, config, {
+    const decode = await runDecoder(anyPadding, config, {
       embeds: step,
       batch: 2,
       sequence: 1,

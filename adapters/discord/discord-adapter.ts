@@ -31,6 +31,10 @@ import {
 } from './discord-config.ts';
 import { createDiscordImageDownloader } from './download-image.ts';
 import { defuseMassMentions } from './encode.ts';
+import { GatewayCatchUp } from './gateway-catch-up.ts';
+import { closeResumable, replayEvent } from './gateway-replay.ts';
+import { GatewaySessionRecorder } from './gateway-session-recorder.ts';
+import { GatewaySessionStore } from './gateway-session-store.ts';
 import { interactionTarget, messageTarget, replySinkFor } from './reply-sink.ts';
 import { ReplyStreams } from './reply-stream.ts';
 import { commandText, type SlashCommandName, slashCommandDefinitions } from './slash-commands.ts';
@@ -51,6 +55,13 @@ export interface DiscordAdapterOptions {
   adapterInstance?: string;
   /** @defaultValue {@link discordTuningDefaults} */
   tuning?: Partial<DiscordTuning>;
+  /** DISCORD_SHARDS: `auto` (Discord's recommendation) or how many shards this process runs. @defaultValue 'auto' */
+  shards?: 'auto' | number;
+  /**
+   * Keep the gateway sessions in Redis and resume the previous process's at start (Discord replays what it missed).
+   * @defaultValue true
+   */
+  resumeSessions?: boolean;
 }
 
 /** A running Discord adapter. */
@@ -76,8 +87,19 @@ export async function startDiscordAdapter(
   const adapterInstance = options.adapterInstance ?? `discord-${randomUUID()}`;
   const imageOrigins = allowedImageOrigins(options.apiUrl);
   const logger = pipeline.logger.child({ adapter: 'discord' });
-  const client = createDiscordClient(options.apiUrl);
-  await loginDiscord(client, options.token);
+  const sessionStore = new GatewaySessionStore(pipeline.redis, pipeline.keys);
+  // The previous process's sessions are resumed first: their replay is handed to the handlers once they are attached.
+  const catchUp =
+    options.resumeSessions === false
+      ? undefined
+      : await GatewayCatchUp.open({ token: options.token, store: sessionStore, logger });
+  const client = createDiscordClient(options.apiUrl, options.shards ?? 'auto');
+  try {
+    await loginDiscord(client, options.token);
+  } catch (error) {
+    catchUp?.close();
+    throw error;
+  }
   const botUserId = client.user?.id ?? '';
   logger.info({ botUserId, guilds: client.guilds.cache.size }, 'discord: connected');
 
@@ -238,6 +260,8 @@ export async function startDiscordAdapter(
 
   // One channel's messages are taken in order: a question must find the picture sent just before it held.
   const channelChains = new Map<string, Promise<void>>();
+  const recorder =
+    options.resumeSessions === false ? undefined : new GatewaySessionRecorder(client, sessionStore, logger);
   client.on(Events.MessageCreate, (message) => {
     // Roles as of this message: the cached member is shared and a later message may update it before this one runs.
     const roleIds = message.member === null ? [] : [...message.member.roles.cache.keys()];
@@ -247,6 +271,8 @@ export async function startDiscordAdapter(
       .catch((error: unknown) =>
         logger.error({ messageId: message.id, error: (error as Error).message }, 'discord: could not take a message'),
       );
+    // The session's stored sequence passes this event only once it is taken (a crash before that replays it).
+    recorder?.hold(next);
     channelChains.set(message.channelId, next);
     void next.then(() => {
       if (channelChains.get(message.channelId) === next) channelChains.delete(message.channelId);
@@ -254,11 +280,18 @@ export async function startDiscordAdapter(
   });
   client.on(Events.InteractionCreate, (interaction: Interaction) => {
     if (!interaction.isChatInputCommand() || !slashCommandNames.has(interaction.commandName)) return;
-    onCommand(interaction).catch((error: unknown) => {
+    const taking = onCommand(interaction).catch((error: unknown) => {
       platformErrors.inc({ platform: 'discord', operation: 'command' });
       logger.error({ interactionId: interaction.id, error: (error as Error).message }, 'discord: command failed');
     });
+    recorder?.hold(taking);
   });
+  recorder?.start();
+  if (catchUp !== undefined) {
+    catchUp.drain((event) => replayEvent(client, event, logger));
+    // The new session receives everything from here on; what both carried is dropped by its receipt.
+    catchUp.close();
+  }
   client.on(Events.ShardResume, (shardId, replayed) => logger.info({ shardId, replayed }, 'discord: session resumed'));
   client.on(Events.Error, (error) => logger.error({ error: error.message }, 'discord: client error'));
   // @discordjs/rest waits out 429s by itself (edits lag rather than fail); count them for the dashboards.
@@ -318,6 +351,10 @@ export async function startDiscordAdapter(
     async close() {
       // A picture still waiting for its question stays held in Redis: its delayed job answers it in any replica.
       typing.close();
+      // The gateway is closed with a code that keeps the session resumable (1000 would end it), and the last taken
+      // sequence is stored: the next process resumes the session and Discord replays what came after.
+      await closeResumable(client);
+      await recorder?.stop();
       await Promise.all(workers.map((worker) => worker.close()));
       streams.close();
       await listener.close();

@@ -17,6 +17,7 @@ export function discordOptionsFromConfig(config: Config, eventsConnection: Redis
       roles: config.DISCORD_ALLOWED_ROLES,
       users: config.ALLOWED_USERS,
     },
+    shards: config.DISCORD_SHARDS,
     tuning: {
       imageQuestionWindowMs: config.DISCORD_IMAGE_WAIT_MS,
       streamEditIntervalMs: config.DISCORD_STREAM_EDIT_INTERVAL_MS,

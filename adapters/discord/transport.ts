@@ -15,9 +15,15 @@ export class DiscordConnectError extends Error {
   override readonly name = 'DiscordConnectError';
 }
 
-/** A discord.js client for the bot: guild messages with content, DMs (partial channels), no mention parsing. */
-export function createDiscordClient(apiUrl: string | undefined): Client {
+/**
+ * A discord.js client for the bot: guild messages with content, DMs (partial channels), no mention parsing; `shards`
+ * as discord.js takes them (`auto`: as many as Discord recommends; a count: shards 0…count-1 in this process).
+ */
+export function createDiscordClient(apiUrl: string | undefined, shards: 'auto' | number = 'auto'): Client {
   return new Client({
+    ...(shards === 'auto'
+      ? { shards: 'auto' as const }
+      : { shards: Array.from({ length: shards }, (_unused, index) => index), shardCount: shards }),
     intents: [
       GatewayIntentBits.Guilds,
       GatewayIntentBits.GuildMessages,

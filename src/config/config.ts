@@ -96,6 +96,16 @@ const environmentSchema = z.object({
   DISCORD_IMAGE_WAIT_MS: integer(0).default(20_000),
   /** Minimum milliseconds between two edits of a streamed Discord answer. @defaultValue 1000 */
   DISCORD_STREAM_EDIT_INTERVAL_MS: integer(250).default(1000),
+  /** Gateway shards this Discord adapter runs: `auto` (as many as Discord recommends) or a count. @defaultValue `auto` */
+  DISCORD_SHARDS: optionalText
+    .pipe(
+      z
+        .string()
+        .regex(/^(?:auto|[1-9][0-9]*)$/, 'expected auto or a shard count')
+        .transform((value) => (value === 'auto' ? ('auto' as const) : Number(value)))
+        .optional(),
+    )
+    .transform((value) => value ?? 'auto'),
   LARK_APP_ID: optionalText,
   LARK_APP_SECRET: optionalText,
   LARK_DOMAIN: z.string().min(1).default('feishu'),

@@ -66,7 +66,7 @@ export async function receiveMessage(
     return { requestId, duplicate: true };
   };
   // A redelivery is dropped here, before it counts against a limit (read only: the receipt is written on admission).
-  if (await pipeline.receipts.wasReceived(requestId)) return duplicate();
+  if (await pipeline.receipts.isTaken(requestId)) return duplicate();
   // Commands (/reset, /help) never reach the model and are exempt: a user told to slow down can still start over, and
   // a slash command is always answered. The limiter is safe to ask twice for one message (an admitted member stays
   // admitted), so two replicas racing on one redelivery both pass it and the receipt below picks one.
@@ -82,7 +82,9 @@ export async function receiveMessage(
     messagesRateLimited.inc({ platform: message.platform, outcome: 'dropped' });
     return { requestId, duplicate: false, rateLimited: 'dropped' };
   }
-  if (!(await pipeline.receipts.markReceived(requestId))) return duplicate();
+  // Pending until the message is enqueued: a receiver killed in between leaves it for the redelivery to take over.
+  const receipt = await pipeline.receipts.claim(requestId);
+  if (receipt === undefined) return duplicate();
   try {
     if (decision.allowed) await options.onAdmitted?.(requestId);
     await pipeline.line.join(message.channelKey, requestId);
@@ -110,6 +112,7 @@ export async function receiveMessage(
       await rejectMessage(pipeline, job, 'rate_limited');
     } else if (job.attachments.length === 0) await ingestMessage(pipeline, {}, job);
     else await pipeline.queues.addIngest(job);
+    await pipeline.receipts.settle(requestId, receipt);
   } catch (error) {
     // Not enqueued: forget the receipt so the platform's redelivery (or the user's retry) gets through.
     await pipeline.line.leave(message.channelKey, requestId).catch(() => {});

@@ -21,6 +21,10 @@ export class RedisKeys {
   embedding(modelId: string, sha256: string): string {
     return `${this.prefix}:emb:${modelId}:${sha256}`;
   }
+  /** The Discord gateway sessions (a hash: shard id → session JSON), so a restarted adapter resumes them. */
+  discordSessions(): string {
+    return `${this.prefix}:discord-sessions`;
+  }
   /** Receipt of a platform message (drops redeliveries). */
   received(requestId: string): string {
     return `${this.prefix}:seen:${requestId}`;

@@ -39,6 +39,8 @@ export interface ChatStackOptions {
   larkReplicas?: number;
   /** Settings of the in-process Lark adapters over the stack's (long-connection timings, say). */
   larkSettings?: Partial<LarkSettings>;
+  /** Run the Discord adapter in this process (off: {@link ChatStack.spawnDiscordAdapters} runs it). @defaultValue true */
+  discordInProcess?: boolean;
   /** The workers' LOG_LEVEL. @defaultValue `warn` */
   workerLogLevel?: string;
   /** Where the workers' output goes. @defaultValue `inherit` */
@@ -85,6 +87,7 @@ export class ChatStack {
   private readonly connections: Redis[] = [];
   private discordAdapter: DiscordAdapter | undefined;
   private larkAdapterProcesses: WorkerProcesses | undefined;
+  private readonly discordAdapterProcessGroups: WorkerProcesses[] = [];
 
   private constructor(
     readonly redisServer: PrivateRedisServer,
@@ -126,15 +129,16 @@ export class ChatStack {
     for (let index = 0; index < options.workers; index += 1) workers.spawn();
     const tracker = await ReplyTracker.start(redisServer.url, settings.QUEUE_PREFIX);
     const stack = new ChatStack(redisServer, redis, pipeline, discord, lark, workers, tracker, environment);
-    stack.discordAdapter = await startDiscordAdapter(pipeline, {
-      token: discord.token,
-      apiUrl: discord.apiUrl,
-      eventsConnection: stack.connection(),
-      tuning: {
-        imageQuestionWindowMs: 0,
-        ...(options.platformTimeoutMs === undefined ? {} : { imageDownloadTimeoutMs: options.platformTimeoutMs }),
-      },
-    });
+    if (options.discordInProcess !== false)
+      stack.discordAdapter = await startDiscordAdapter(pipeline, {
+        token: discord.token,
+        apiUrl: discord.apiUrl,
+        eventsConnection: stack.connection(),
+        tuning: {
+          imageQuestionWindowMs: 0,
+          ...(options.platformTimeoutMs === undefined ? {} : { imageDownloadTimeoutMs: options.platformTimeoutMs }),
+        },
+      });
     for (let replica = 0; replica < (options.larkReplicas ?? 1); replica += 1) {
       stack.larkAdapters.push(
         await startLarkAdapter(pipeline, {
@@ -176,6 +180,28 @@ export class ChatStack {
     const connected = this.lark.connections;
     for (let index = 0; index < count; index += 1) processes.spawn();
     await this.lark.waitFor(() => this.lark.connections >= connected + count, 60_000, 'the Lark adapter processes');
+    return processes;
+  }
+
+  /**
+   * `ziya-visual-bot adapter discord` processes on the fake Discord (started one at a time with {@link WorkerProcesses.spawn});
+   * they are stopped with the stack. Use with `discordInProcess: false`.
+   */
+  discordAdapterProcesses(stdio: 'inherit' | 'ignore' = 'ignore'): WorkerProcesses {
+    const processes = new WorkerProcesses(
+      {
+        ...this.environment,
+        DISCORD_TOKEN: this.discord.token,
+        DISCORD_API_URL: this.discord.apiUrl,
+        DISCORD_IMAGE_WAIT_MS: '0',
+        ...(process.env['CHAOS_ADAPTER_LOG_LEVEL'] === undefined
+          ? {}
+          : { LOG_LEVEL: process.env['CHAOS_ADAPTER_LOG_LEVEL'] }),
+      },
+      stdio,
+      ['adapter', 'discord'],
+    );
+    this.discordAdapterProcessGroups.push(processes);
     return processes;
   }
 
@@ -233,6 +259,7 @@ export class ChatStack {
     const cleanup = async () => {
       await this.workers.stop();
       await this.larkAdapterProcesses?.stop();
+      for (const processes of this.discordAdapterProcessGroups) await processes.stop();
       await this.tracker.close();
       await this.discordAdapter?.close();
       for (const adapter of this.larkAdapters) await adapter.close();

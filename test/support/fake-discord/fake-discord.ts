@@ -72,6 +72,8 @@ interface GatewaySession {
   sequence: number;
   log: Array<{ s: number; t: string; d: unknown }>;
   socket?: WebSocket | undefined;
+  /** When its connection closed (ms), while no other has taken it over. */
+  closedAt?: number | undefined;
 }
 
 const permissionsAll = '8';
@@ -115,6 +117,8 @@ export class FakeDiscord {
   readonly typing: Array<{ channelId: string; at: number }> = [];
   readonly identifies: unknown[] = [];
   readonly resumes: unknown[] = [];
+  /** RESUMEs answered with INVALID_SESSION (unknown or too old a session). */
+  invalidSessions = 0;
   readonly nextId = snowflakeGenerator();
   private readonly server: Server;
   private readonly gateway: WebSocketServer;
@@ -193,10 +197,18 @@ export class FakeDiscord {
     return fault;
   }
 
-  /** Sends a dispatch event on the current session (kept in its log for RESUME replay). */
+  /**
+   * Sends an event to every session, as Discord does (each with its own sequence; kept in its log for RESUME
+   * replay, also while its connection is closed); returns its sequence in the current session.
+   */
   dispatch(type: string, data: unknown): number {
-    const session = this.current;
-    if (session === undefined) throw new Error('FakeDiscord: no gateway session');
+    const current = this.current;
+    if (current === undefined) throw new Error('FakeDiscord: no gateway session');
+    for (const session of this.sessions.values()) this.dispatchTo(session, type, data);
+    return current.sequence;
+  }
+
+  private dispatchTo(session: GatewaySession, type: string, data: unknown): number {
     session.sequence += 1;
     const event = { s: session.sequence, t: type, d: data };
     session.log.push(event);
@@ -205,6 +217,12 @@ export class FakeDiscord {
     }
     return session.sequence;
   }
+
+  /**
+   * How long after its connection closed a session can still be resumed; later, RESUME gets INVALID_SESSION (the
+   * session is too old). @defaultValue no limit
+   */
+  resumeWindowMs = Number.POSITIVE_INFINITY;
 
   /** Sends an event of the current session again, with a new sequence number (an at-least-once redelivery). */
   redispatch(sequence: number): number {
@@ -448,8 +466,17 @@ export class FakeDiscord {
       else if (payload.op === 2) this.identify(socket, payload.d as Record<string, unknown>);
       else if (payload.op === 6) this.resume(socket, payload.d as Record<string, unknown>);
     });
-    socket.on('close', () => {
-      for (const session of this.sessions.values()) if (session.socket === socket) session.socket = undefined;
+    socket.on('close', (code) => {
+      for (const [id, session] of this.sessions) {
+        if (session.socket !== socket) continue;
+        session.socket = undefined;
+        session.closedAt = Date.now();
+        // A client closing with 1000 or 1001 ends its session (Discord's rule); any other code keeps it resumable.
+        if (code === 1000 || code === 1001) {
+          this.sessions.delete(id);
+          if (this.current === session) this.current = [...this.sessions.values()].at(-1);
+        }
+      }
     });
   }
 
@@ -462,7 +489,7 @@ export class FakeDiscord {
     const session: GatewaySession = { id: randomBytes(16).toString('hex'), sequence: 0, log: [], socket };
     this.sessions.set(session.id, session);
     this.current = session;
-    this.dispatch('READY', {
+    this.dispatchTo(session, 'READY', {
       v: 10,
       user: { ...userObject(this.botUser), verified: true, mfa_enabled: false, flags: 0 },
       guilds: this.guilds.map((guild) => ({ id: guild.id, unavailable: true })),
@@ -477,22 +504,27 @@ export class FakeDiscord {
       guild_join_requests: [],
       user_settings: {},
     });
-    for (const guild of this.guilds) this.dispatch('GUILD_CREATE', this.guildObject(guild));
+    for (const guild of this.guilds) this.dispatchTo(session, 'GUILD_CREATE', this.guildObject(guild));
   }
 
   private resume(socket: WebSocket, data: Record<string, unknown>): void {
     this.resumes.push({ session_id: data['session_id'], seq: data['seq'] });
     const session = this.sessions.get(String(data['session_id']));
-    if (session === undefined || data['token'] !== this.token) {
+    const tooOld = session?.closedAt !== undefined && Date.now() - session.closedAt > this.resumeWindowMs;
+    if (session === undefined || tooOld || (data['token'] !== this.token && data['token'] !== `Bot ${this.token}`)) {
+      if (tooOld) this.sessions.delete(String(data['session_id']));
+      this.invalidSessions += 1;
       socket.send(JSON.stringify({ op: 9, d: false }));
       return;
     }
     session.socket = socket;
-    this.current = session;
+    session.closedAt = undefined;
+    if (this.current === undefined || !this.sessions.has(this.current.id) || this.current.socket === undefined)
+      this.current = session;
     const from = Math.min(Number(data['seq']), this.replayFrom ?? Number.POSITIVE_INFINITY);
     this.replayFrom = undefined;
     for (const event of session.log) if (event.s > from) socket.send(JSON.stringify({ op: 0, ...event }));
-    this.dispatch('RESUMED', {});
+    this.dispatchTo(session, 'RESUMED', {});
   }
 
   private guildObject(guild: FakeGuild): Record<string, unknown> {

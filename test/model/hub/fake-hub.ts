@@ -33,6 +33,8 @@ export interface FakeHubLog {
   cdnRanges: { sha256: string; range: string }[];
   /** Body bytes the CDN wrote, per blob sha256. */
   cdnBytes: Map<string, number>;
+  /** Paths of regular files the Hub sent gzipped, without a Content-Length. */
+  gzipped: string[];
 }
 
 /** A running fake Hub (`endpoint`, for HF_ENDPOINT) and the CDN host its LFS redirects point at. */
@@ -93,6 +95,7 @@ export async function startFakeHub(
     cdnAuthorization: [],
     cdnRanges: [],
     cdnBytes: new Map(),
+    gzipped: [],
   };
   const blobs = new Map<string, Uint8Array>();
   for (const repo of repos)
@@ -200,6 +203,7 @@ export async function startFakeHub(
     }
     const headers: Record<string, string> = { etag: `"${gitBlobId(file.content)}"`, 'x-repo-commit': repo.commit };
     if (/\bgzip\b/.test(request.headers['accept-encoding'] ?? '')) {
+      log.gzipped.push(path);
       response.writeHead(200, { ...headers, 'content-encoding': 'gzip', 'transfer-encoding': 'chunked' });
       response.end(gzipSync(file.content));
       return;

@@ -78,6 +78,8 @@ describe('downloadSnapshot against a fake Hub', () => {
     expect(snapshot.commit).toBe(commit);
     expect(readFileSync(join(snapshot.directory, 'model-00001-of-00002.safetensors')).equals(shard1)).toBe(true);
     expect(readFileSync(join(snapshot.directory, 'model-00002-of-00002.safetensors')).equals(shard2)).toBe(true);
+    // config.json came gzipped without a Content-Length, and was stored and checked as its plain bytes.
+    expect(hub.log.gzipped).toEqual(['config.json']);
     expect(readFileSync(join(snapshot.directory, 'config.json')).equals(config)).toBe(true);
     // Only what a build reads: no README, and no .bin next to safetensors.
     expect(snapshot.files.map((file) => file.path).sort()).toEqual([

@@ -199,6 +199,23 @@ describe('downloadSnapshot against a fake Hub', () => {
     expect(events.some((event) => event.bytesPerSecond > 0 && event.secondsLeft !== undefined)).toBe(true);
   });
 
+  it('with HF_HUB_OFFLINE=1 uses the cached snapshot without a request, and says when there is none', async () => {
+    const online = await downloadSnapshot(options('hf:IDEA-CCNL/Ziya-LLaMA-13B-v1'));
+    const requests = hub.log.hubRequests.length;
+    const offline = (reference: string) => ({
+      ...options(reference),
+      environment: { ...options(reference).environment, offline: true },
+    });
+    const cached = await downloadSnapshot(offline('hf:IDEA-CCNL/Ziya-LLaMA-13B-v1'));
+    expect(cached.directory).toBe(online.directory);
+    expect(hub.log.hubRequests.length).toBe(requests);
+    expect(hubEnvironment({ HF_HUB_OFFLINE: '1' }).offline).toBe(true);
+    const error = await downloadSnapshot(offline('hf:IDEA-CCNL/Ziya-LLaMA-13B-v1@v2')).catch(
+      (caught: unknown) => caught,
+    );
+    expect((error as Error).message).toMatch(/@v2: HF_HUB_OFFLINE is set and the cache at .* holds no snapshot of it/);
+  });
+
   it('URL-encodes a revision with slashes and records it under refs/', async () => {
     const snapshot = await downloadSnapshot(options('hf:IDEA-CCNL/Ziya-LLaMA-13B-v1@refs/pr/1'));
     expect(snapshot.commit).toBe(commit);

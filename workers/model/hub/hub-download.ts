@@ -11,6 +11,7 @@ import {
   statSync,
   writeSync,
 } from 'node:fs';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HubRepoCache } from './hub-cache.ts';
 import type { HubEnvironment } from './hub-environment.ts';
@@ -80,6 +81,7 @@ export interface HubSnapshot {
  */
 export async function downloadSnapshot(options: HubDownloadOptions): Promise<HubSnapshot> {
   const { reference, environment } = options;
+  if (environment.offline) return cachedSnapshot(reference, environment);
   const http: HubHttpOptions = {
     endpoint: environment.endpoint,
     token: environment.token,
@@ -113,6 +115,23 @@ export async function downloadSnapshot(options: HubDownloadOptions): Promise<Hub
     files: result,
     bytesFetched: download.bytesFetched,
   };
+}
+
+/**
+ * With `HF_HUB_OFFLINE=1`: the snapshot the cache already holds for the revision (a commit, or a branch or tag
+ * through `refs/`), unchecked, as the Python tools do offline; nothing is fetched.
+ */
+function cachedSnapshot(reference: HubReference, environment: HubEnvironment): HubSnapshot {
+  const cache = new HubRepoCache(environment.cacheDirectory, reference.repo);
+  const commit = /^[0-9a-f]{40}$/.test(reference.revision) ? reference.revision : cache.readRef(reference.revision);
+  const directory = commit === undefined ? undefined : cache.snapshotDirectory(commit);
+  if (commit === undefined || directory === undefined || !existsSync(join(directory, 'config.json'))) {
+    throw new HubError(
+      `${formatHubReference(reference)}: HF_HUB_OFFLINE is set and the cache at ${environment.cacheDirectory} holds ` +
+        'no snapshot of it: download it once without HF_HUB_OFFLINE',
+    );
+  }
+  return { directory, repo: reference.repo, revision: reference.revision, commit, files: [], bytesFetched: 0 };
 }
 
 /** The name a file's blob has in the cache: its sha256 for LFS, its git blob id otherwise. */

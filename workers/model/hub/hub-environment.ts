@@ -10,6 +10,8 @@ export interface HubEnvironment {
   token: string | undefined;
   /** `HF_HUB_CACHE`, else `HUGGINGFACE_HUB_CACHE`, else `$HF_HOME/hub` (`HF_HOME`: `$XDG_CACHE_HOME/huggingface`). */
   cacheDirectory: string;
+  /** `HF_HUB_OFFLINE=1`: use what the cache holds and never call the Hub. */
+  offline: boolean;
 }
 
 const defaultEndpoint = 'https://huggingface.co';
@@ -28,5 +30,6 @@ export function hubEnvironment(environment: NodeJS.ProcessEnv = process.env): Hu
     endpoint: (set('HF_ENDPOINT') ?? defaultEndpoint).replace(/\/+$/, ''),
     token: set('HF_TOKEN') ?? set('HUGGING_FACE_HUB_TOKEN') ?? savedToken,
     cacheDirectory: set('HF_HUB_CACHE') ?? set('HUGGINGFACE_HUB_CACHE') ?? join(home, 'hub'),
+    offline: ['1', 'true', 'yes', 'on'].includes((set('HF_HUB_OFFLINE') ?? '').toLowerCase()),
   };
 }

@@ -41,6 +41,8 @@ export interface ChatStackOptions {
   larkSettings?: Partial<LarkSettings>;
   /** Run the Discord adapter in this process (off: {@link ChatStack.spawnDiscordAdapters} runs it). @defaultValue true */
   discordInProcess?: boolean;
+  /** More environment of the worker processes (`SHUTDOWN_GRACE_MS`, say). */
+  workerEnvironment?: Record<string, string>;
   /** The workers' LOG_LEVEL. @defaultValue `warn` */
   workerLogLevel?: string;
   /** Where the workers' output goes. @defaultValue `inherit` */
@@ -124,6 +126,7 @@ export class ChatStack {
       METRICS_PORT: '0',
       METRICS_HOST: '127.0.0.1',
       LOG_LEVEL: options.workerLogLevel ?? 'warn',
+      ...options.workerEnvironment,
     };
     const workers = new WorkerProcesses(environment, options.workerOutput ?? 'inherit');
     for (let index = 0; index < options.workers; index += 1) workers.spawn();

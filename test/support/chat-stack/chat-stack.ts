@@ -89,6 +89,7 @@ export class ChatStack {
   private readonly connections: Redis[] = [];
   private discordAdapter: DiscordAdapter | undefined;
   private larkAdapterProcesses: WorkerProcesses | undefined;
+  /** Adapter processes started by the tests (Discord, Lark webhook), stopped with the stack. */
   private readonly discordAdapterProcessGroups: WorkerProcesses[] = [];
 
   private constructor(
@@ -203,6 +204,36 @@ export class ChatStack {
       },
       stdio,
       ['adapter', 'discord'],
+    );
+    this.discordAdapterProcessGroups.push(processes);
+    return processes;
+  }
+
+  /**
+   * `ziya-visual-bot adapter lark` processes in webhook mode (`POST /lark/events` on 127.0.0.1:`port`, encrypted
+   * with `encryptKey`) on the fake open platform, started one at a time with {@link WorkerProcesses.spawn}; they are
+   * stopped with the stack. The events are posted by the test (see `postWebhookEvent`).
+   */
+  larkWebhookAdapterProcesses(
+    port: number,
+    webhook: { encryptKey: string; verificationToken: string },
+    stdio: 'inherit' | 'ignore' = 'ignore',
+  ): WorkerProcesses {
+    const processes = new WorkerProcesses(
+      {
+        ...this.environment,
+        LARK_APP_ID: larkApp.appId,
+        LARK_APP_SECRET: larkApp.appSecret,
+        LARK_DOMAIN: this.lark.url,
+        LARK_MODE: 'webhook',
+        LARK_WEBHOOK_PORT: String(port),
+        LARK_WEBHOOK_HOST: '127.0.0.1',
+        LARK_ENCRYPT_KEY: webhook.encryptKey,
+        LARK_VERIFICATION_TOKEN: webhook.verificationToken,
+        LARK_IMAGE_WAIT_MS: '0',
+      },
+      stdio,
+      ['adapter', 'lark'],
     );
     this.discordAdapterProcessGroups.push(processes);
     return processes;

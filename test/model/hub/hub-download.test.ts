@@ -1,5 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, lstatSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -271,5 +280,14 @@ describe('downloadSnapshot against a fake Hub', () => {
     expect(hubEnvironment({ HF_HOME: '/c' }).cacheDirectory).toBe('/c/hub');
     expect(hubEnvironment({ HOME: '/home/u' }).cacheDirectory).toBe('/home/u/.cache/huggingface/hub');
     expect(hubEnvironment({ HOME: '/home/u' }).endpoint).toBe('https://huggingface.co');
+  });
+
+  it('takes HF_TOKEN, else the token huggingface-cli login saved under HF_HOME', () => {
+    const home = join(cacheDirectory, 'hf-home');
+    mkdirSync(home, { recursive: true });
+    writeFileSync(join(home, 'token'), 'hf_saved\n');
+    expect(hubEnvironment({ HF_HOME: home }).token).toBe('hf_saved');
+    expect(hubEnvironment({ HF_HOME: home, HF_TOKEN: 'hf_env' }).token).toBe('hf_env');
+    expect(hubEnvironment({ HF_HOME: join(cacheDirectory, 'empty-home') }).token).toBeUndefined();
   });
 });

@@ -92,4 +92,18 @@ describe('Discord adapter: the gateway session outlives its process', () => {
     await answered(ask('a question to the new session'));
     expect(answerTo(rig.discord, ids.general, lost)).toHaveLength(0);
   });
+
+  it('logs a running client that has to IDENTIFY again (its RESUME refused) as a possible gap, and stores the new session', async () => {
+    rig.discord.resumeWindowMs = 0;
+    const [sessionBefore] = await storedSessionIds(rig);
+    const identifiesBefore = rig.discord.identifies.length;
+    rig.discord.dropConnection(4000);
+    await rig.discord.waitFor(() => rig.discord.identifies.length > identifiesBefore, 30_000, 'a new IDENTIFY');
+    await answered(ask('a question after the new IDENTIFY'));
+    const gap = logs.find((line) => String(line['msg']).includes('a new one was started (IDENTIFY)'));
+    expect(gap).toMatchObject({ level: 40, shardId: 0, gapMs: expect.any(Number) });
+    const [sessionAfter] = await storedSessionIds(rig);
+    expect(sessionAfter).toBeDefined();
+    expect(sessionAfter).not.toBe(sessionBefore);
+  });
 });

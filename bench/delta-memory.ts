@@ -1,14 +1,17 @@
 // Peak RSS of `build-model --from <delta> --delta-base <base>` next to a plain `--from` build of the same delta, at
 // the `small` geometry and a mid size, with Ziya's vocabulary growth (32000 → 39424). Not a timed test: it prints.
-//   npx tsx bench/delta-memory.ts [small] [mid]
+// With --check, also builds both at fp32 from a checkpoint summed here and compares the graphs' data bitwise.
+//   npx tsx bench/delta-memory.ts [small] [mid] [--check]
 import { spawnSync } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { presets, type TextConfig } from '../workers/model/config.ts';
 import { toFloat16 } from '../workers/model/quantize/float16.ts';
 import { llamaWeightSpecs } from '../workers/model/weights/llama-weight-specs.ts';
 import { RandomWeightSource } from '../workers/model/weights/random-weights.ts';
+import { SafetensorsWeightSource } from '../workers/model/weights/safetensors-source.ts';
+import type { FloatTensor } from '../workers/model/weights/weight-source.ts';
 
 const sizes: Record<string, TextConfig> = {
   small: { ...presets.small.text, vocabSize: 39424 },
@@ -24,16 +27,25 @@ const sizes: Record<string, TextConfig> = {
   },
 };
 
-/** Writes an F16 safetensors file tensor by tensor (the header first, from the shapes), never the whole file in memory. */
-function writeCheckpoint(directory: string, config: TextConfig, seed: number): number {
+/**
+ * Writes a safetensors checkpoint tensor by tensor (the header first, from the shapes), never the whole file in
+ * memory: seeded random weights stored as F16, or `tensor(name)` stored as F32.
+ */
+function writeCheckpoint(
+  directory: string,
+  config: TextConfig,
+  seed: number,
+  tensor?: (name: string) => FloatTensor,
+): number {
   mkdirSync(directory, { recursive: true });
   const specs = llamaWeightSpecs(config);
   const weights = new RandomWeightSource(seed, specs, `seed ${seed}`);
+  const width = tensor === undefined ? 2 : 4;
   const header: Record<string, unknown> = { __metadata__: { format: 'pt' } };
   let offset = 0;
   for (const [name, spec] of specs) {
-    const bytes = spec.dims.reduce((product, size) => product * size, 1) * 2;
-    header[name] = { dtype: 'F16', shape: spec.dims, data_offsets: [offset, offset + bytes] };
+    const bytes = spec.dims.reduce((product, size) => product * size, 1) * width;
+    header[name] = { dtype: width === 2 ? 'F16' : 'F32', shape: spec.dims, data_offsets: [offset, offset + bytes] };
     offset += bytes;
   }
   let json = JSON.stringify(header);
@@ -44,8 +56,8 @@ function writeCheckpoint(directory: string, config: TextConfig, seed: number): n
   writeSync(descriptor, prefix);
   writeSync(descriptor, Buffer.from(json));
   for (const name of specs.keys()) {
-    const half = toFloat16(weights.get(name).data);
-    writeSync(descriptor, new Uint8Array(half.buffer, half.byteOffset, half.byteLength));
+    const values = tensor === undefined ? toFloat16(weights.get(name).data) : tensor(name).data;
+    writeSync(descriptor, new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
   }
   closeSync(descriptor);
   writeFileSync(
@@ -78,7 +90,9 @@ function build(request: object): { peakRssBytes: number; startRssBytes: number; 
 }
 
 const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MiB`;
-for (const sizeName of process.argv.slice(2).length > 0 ? process.argv.slice(2) : ['small', 'mid']) {
+const check = process.argv.includes('--check');
+const sizeNames = process.argv.slice(2).filter((argument) => argument !== '--check');
+for (const sizeName of sizeNames.length > 0 ? sizeNames : ['small', 'mid']) {
   const delta = sizes[sizeName];
   if (delta === undefined) throw new Error(`unknown size ${sizeName}: small or mid`);
   const base = { ...delta, vocabSize: 32000 };
@@ -102,6 +116,33 @@ for (const sizeName of process.argv.slice(2).length > 0 ? process.argv.slice(2) 
         `  difference:               ${mib(applied.peakRssBytes - plain.peakRssBytes)}; ` +
         `bound: one base tensor in float32, the embedding 32000 × ${base.hiddenSize} × 4 B = ${mib(largestBase)}\n`,
     );
+    if (check) {
+      // The target as the publisher's script defines it, summed here from the stored values: base + delta, the rows
+      // past the base vocabulary from the delta alone.
+      const deltaWeights = new SafetensorsWeightSource(join(temporary, 'delta'));
+      const baseWeights = new SafetensorsWeightSource(join(temporary, 'base'));
+      writeCheckpoint(join(temporary, 'summed'), delta, 0, (name) => {
+        const sum = deltaWeights.get(name);
+        const addend = baseWeights.get(name).data;
+        for (let index = 0; index < addend.length; index++)
+          sum.data[index] = Math.fround(sum.data[index]! + addend[index]!);
+        return sum;
+      });
+      deltaWeights.close();
+      baseWeights.close();
+      build({
+        from: join(temporary, 'delta'),
+        deltaBase: join(temporary, 'base'),
+        out: join(temporary, 'a32'),
+        dtype: 'fp32',
+      });
+      build({ from: join(temporary, 'summed'), out: join(temporary, 's32'), dtype: 'fp32' });
+      const same = ['embed.onnx', 'embed.onnx.data', 'decoder.onnx', 'decoder.onnx.data'].map((file) => {
+        const equal = readFileSync(join(temporary, 'a32', file)).equals(readFileSync(join(temporary, 's32', file)));
+        return `${file} ${equal ? 'identical' : 'DIFFERENT'}`;
+      });
+      process.stdout.write(`  fp32, --delta-base vs the summed checkpoint: ${same.join(', ')}\n`);
+    }
   } finally {
     rmSync(temporary, { recursive: true, force: true });
   }

@@ -1,7 +1,12 @@
 // One build in its own process, so its peak RSS is its own: `node --import tsx bench/lib/delta-build-child.ts '<json>'`.
 import { buildModel } from '../../workers/model/build-model.ts';
 
-const request = JSON.parse(process.argv[2] ?? '{}') as { from: string; deltaBase?: string; out: string; dtype: 'fp16' };
+const request = JSON.parse(process.argv[2] ?? '{}') as {
+  from: string;
+  deltaBase?: string;
+  out: string;
+  dtype: 'fp16' | 'fp32';
+};
 const baseline = process.resourceUsage().maxRSS * 1024;
 const result = buildModel({
   from: request.from,

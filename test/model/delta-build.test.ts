@@ -133,6 +133,12 @@ describe('build-model --delta-base', () => {
     expect(continuation).toHaveLength(6);
   });
 
+  it('refuses --delta-base without --from', () => {
+    expect(() =>
+      buildModel({ out: join(temporary, 'never0'), preset: 'tiny', deltaBase: base, dtype: 'fp32' }),
+    ).toThrow('--delta-base needs --from, the delta checkpoint to apply to it');
+  });
+
   it('refuses a base of another size before converting anything', () => {
     const other = join(temporary, 'llama-other');
     const otherConfig = { ...baseConfig, numLayers: 1 };

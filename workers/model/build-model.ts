@@ -145,6 +145,9 @@ function resolveSource(options: BuildModelOptions): ResolvedSource {
   if ((options.preset === undefined) === (options.from === undefined)) {
     throw new BuildModelError('give exactly one weight source: a random preset or a checkpoint directory (--from)');
   }
+  if (options.deltaBase !== undefined && options.from === undefined) {
+    throw new BuildModelError('--delta-base needs --from, the delta checkpoint to apply to it');
+  }
   if (options.preset !== undefined) {
     const preset = options.preset;
     if (!Object.hasOwn(presets, preset)) {

@@ -1,4 +1,4 @@
-import { checkDeltaGeometry } from '../weights/delta-weight-source.ts';
+import { checkDeltaGeometry, DeltaMismatchError } from '../weights/delta-weight-source.ts';
 import { readHfLlamaConfig } from '../weights/hf-llama-config.ts';
 import { downloadSnapshot, type HubDownloadProgress } from './hub-download.ts';
 import { type HubEnvironment, hubEnvironment } from './hub-environment.ts';
@@ -28,6 +28,9 @@ export async function fetchCheckpoints(
   checkpoints: CheckpointArguments,
   options: FetchCheckpointsOptions = {},
 ): Promise<CheckpointArguments> {
+  if (checkpoints.deltaBase !== undefined && checkpoints.from === undefined) {
+    throw new DeltaMismatchError('--delta-base needs --from, the delta checkpoint to apply to it');
+  }
   const environment = options.environment ?? hubEnvironment();
   const fetch = async (argument: string | undefined, configOnly = false): Promise<string | undefined> => {
     if (argument === undefined || !isHubReference(argument)) return argument;

@@ -24,8 +24,9 @@ function formatSeconds(seconds: number): string {
 export function formatDownloadProgress(event: HubDownloadProgress): string {
   const repo = event.repo.replace(/@([0-9a-f]{7})[0-9a-f]{33}$/, '@$1');
   const left = event.secondsLeft === undefined ? '' : `, about ${formatSeconds(event.secondsLeft)} left`;
+  const checking = event.phase === 'check' ? 'checking ' : '';
   return (
-    `${repo} ${event.file} ${formatBytes(event.fileBytes)}/${formatBytes(event.fileSize)}, ` +
+    `${repo} ${checking}${event.file} ${formatBytes(event.fileBytes)}/${formatBytes(event.fileSize)}, ` +
     `all ${formatBytes(event.bytesDone)}/${formatBytes(event.bytesTotal)}, ${formatBytes(event.bytesPerSecond)}/s${left}`
   );
 }
@@ -39,7 +40,7 @@ export function throttleDownloadProgress(
   let lastFinished = '';
   return (event) => {
     const now = performance.now();
-    const finished = event.fileBytes === event.fileSize ? `${event.repo} ${event.file}` : '';
+    const finished = event.fileBytes === event.fileSize ? `${event.repo} ${event.phase} ${event.file}` : '';
     if ((now - lastAt >= intervalMs || finished !== '') && (finished === '' || finished !== lastFinished)) {
       lastAt = now;
       lastFinished = finished;

@@ -25,6 +25,8 @@ export interface HubDownloadProgress {
   /** `hf:owner/name@commit`. */
   repo: string;
   file: string;
+  /** `check`: a cached file (or the start of an interrupted one) is being hashed; `download`: bytes are arriving. */
+  phase: 'check' | 'download';
   fileBytes: number;
   fileSize: number;
   /** Bytes of the selected files present so far, cached ones included. */
@@ -140,8 +142,13 @@ function blobName(file: HubFile): string {
 }
 
 /** Hashes a file from disk (a cached blob, or the bytes of an interrupted download). */
-async function hashFile(path: string, hash: Hash): Promise<Hash> {
-  for await (const chunk of createReadStream(path, { highWaterMark: 4 * 1024 * 1024 })) hash.update(chunk as Buffer);
+async function hashFile(path: string, hash: Hash, onBytes?: (bytes: number) => void): Promise<Hash> {
+  let bytes = 0;
+  for await (const chunk of createReadStream(path, { highWaterMark: 4 * 1024 * 1024 })) {
+    hash.update(chunk as Buffer);
+    bytes += (chunk as Buffer).byteLength;
+    onBytes?.(bytes);
+  }
   return hash;
 }
 
@@ -213,10 +220,10 @@ class SnapshotDownload {
     if (existsSync(blob)) {
       if (
         statSync(blob).size === file.size &&
-        (await hashFile(blob, newDigest(file))).digest('hex') === expectedDigest(file)
+        (await hashFile(blob, newDigest(file), this.checking(file))).digest('hex') === expectedDigest(file)
       ) {
         this.bytesDone += file.size;
-        this.report(file, file.size);
+        this.report(file, file.size, 'check');
         this.cache.link(this.commit, file.path, name);
         return;
       }
@@ -247,7 +254,7 @@ class SnapshotDownload {
       offset = 0;
     }
     const state: TransferState = { offset, hash: newDigest(file) };
-    if (offset > 0) await hashFile(path, state.hash);
+    if (offset > 0) await hashFile(path, state.hash, this.checking(file));
     this.bytesDone += offset;
     const attempts = this.options.attempts ?? 6;
     let failures = 0;
@@ -340,13 +347,25 @@ class SnapshotDownload {
     }
   }
 
-  private report(file: HubFile, fileBytes: number): void {
+  /** Reports the hashing of a file already on disk, at most four times a second. */
+  private checking(file: HubFile): (bytes: number) => void {
+    let lastReport = 0;
+    return (bytes) => {
+      const now = performance.now();
+      if (now - lastReport < 250) return;
+      lastReport = now;
+      this.report(file, bytes, 'check');
+    };
+  }
+
+  private report(file: HubFile, fileBytes: number, phase: HubDownloadProgress['phase'] = 'download'): void {
     if (this.options.onProgress === undefined) return;
     const seconds = (performance.now() - this.startedAt) / 1000;
     const bytesPerSecond = seconds > 0 ? this.bytesFetched / seconds : 0;
     this.options.onProgress({
       repo: this.label,
       file: file.path,
+      phase,
       fileBytes,
       fileSize: file.size,
       bytesDone: this.bytesDone,

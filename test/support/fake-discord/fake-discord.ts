@@ -74,9 +74,17 @@ interface GatewaySession {
   socket?: WebSocket | undefined;
   /** When its connection closed (ms), while no other has taken it over. */
   closedAt?: number | undefined;
+  /** The shard it was identified for: `[id, count]`. */
+  shard: [number, number];
 }
 
 const permissionsAll = '8';
+
+/** Discord's shard of a guild (`(guild_id >> 22) % shards`); DMs (no guild) go to shard 0. */
+function shardOf(guildId: unknown, shardCount: number): number {
+  if (typeof guildId !== 'string' || !/^\d+$/.test(guildId)) return 0;
+  return Number((BigInt(guildId) >> 22n) % BigInt(shardCount));
+}
 
 function snowflakeGenerator(): () => string {
   let counter = 0n;
@@ -204,9 +212,14 @@ export class FakeDiscord {
   dispatch(type: string, data: unknown): number {
     const current = this.current;
     if (current === undefined) throw new Error('FakeDiscord: no gateway session');
-    for (const session of this.sessions.values()) this.dispatchTo(session, type, data);
+    const guildId = (data as { guild_id?: unknown } | null)?.guild_id;
+    for (const session of this.sessions.values())
+      if (shardOf(guildId, session.shard[1]) === session.shard[0]) this.dispatchTo(session, type, data);
     return current.sequence;
   }
+
+  /** Shards `GET /gateway/bot` recommends. @defaultValue 1 */
+  recommendedShards = 1;
 
   private dispatchTo(session: GatewaySession, type: string, data: unknown): number {
     session.sequence += 1;
@@ -486,16 +499,24 @@ export class FakeDiscord {
       socket.close(4004, 'Authentication failed.');
       return;
     }
-    const session: GatewaySession = { id: randomBytes(16).toString('hex'), sequence: 0, log: [], socket };
+    const [shardId = 0, shardCount = 1] = Array.isArray(data['shard']) ? (data['shard'] as number[]) : [];
+    const session: GatewaySession = {
+      id: randomBytes(16).toString('hex'),
+      sequence: 0,
+      log: [],
+      socket,
+      shard: [shardId, shardCount],
+    };
     this.sessions.set(session.id, session);
     this.current = session;
+    const guilds = this.guilds.filter((guild) => shardOf(guild.id, shardCount) === shardId);
     this.dispatchTo(session, 'READY', {
       v: 10,
       user: { ...userObject(this.botUser), verified: true, mfa_enabled: false, flags: 0 },
-      guilds: this.guilds.map((guild) => ({ id: guild.id, unavailable: true })),
+      guilds: guilds.map((guild) => ({ id: guild.id, unavailable: true })),
       session_id: session.id,
       resume_gateway_url: `ws://127.0.0.1:${this.port}`,
-      shard: [0, 1],
+      shard: [shardId, shardCount],
       application: { id: this.applicationId, flags: 0 },
       private_channels: [],
       relationships: [],
@@ -504,7 +525,7 @@ export class FakeDiscord {
       guild_join_requests: [],
       user_settings: {},
     });
-    for (const guild of this.guilds) this.dispatchTo(session, 'GUILD_CREATE', this.guildObject(guild));
+    for (const guild of guilds) this.dispatchTo(session, 'GUILD_CREATE', this.guildObject(guild));
   }
 
   private resume(socket: WebSocket, data: Record<string, unknown>): void {
@@ -710,8 +731,8 @@ export class FakeDiscord {
     if (method === 'GET' && route === '/gateway/bot') {
       return respond(200, {
         url: `ws://127.0.0.1:${this.port}`,
-        shards: 1,
-        session_start_limit: { total: 1000, remaining: 999, reset_after: 14_400_000, max_concurrency: 1 },
+        shards: this.recommendedShards,
+        session_start_limit: { total: 1000, remaining: 999, reset_after: 14_400_000, max_concurrency: 16 },
       });
     }
     if (method === 'GET' && route === '/users/@me') return respond(200, userObject(this.botUser));

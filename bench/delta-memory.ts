@@ -107,22 +107,25 @@ for (const sizeName of sizeNames.length > 0 ? sizeNames : ['small', 'mid']) {
       out: join(temporary, 'applied'),
       dtype: 'fp16',
     });
-    const largestBase = base.vocabSize * base.hiddenSize * 4;
+    // The embedding and lm_head come from the delta whole: the largest base tensor read is an MLP matrix.
+    const largestBase = base.intermediateSize * base.hiddenSize * 4;
     process.stdout.write(
       `${sizeName}: hidden ${delta.hiddenSize}, ${delta.numLayers} layers, vocabulary 32000 → 39424; ` +
         `checkpoints ${mib(baseBytes)} base + ${mib(deltaBytes)} delta (F16), fp16 build\n` +
         `  plain --from build:       peak RSS ${mib(plain.peakRssBytes)} (${plain.seconds.toFixed(1)} s)\n` +
         `  --delta-base build:       peak RSS ${mib(applied.peakRssBytes)} (${applied.seconds.toFixed(1)} s)\n` +
         `  difference:               ${mib(applied.peakRssBytes - plain.peakRssBytes)}; ` +
-        `bound: one base tensor in float32, the embedding 32000 × ${base.hiddenSize} × 4 B = ${mib(largestBase)}\n`,
+        `bound: one base tensor in float32, an MLP matrix ${base.intermediateSize} × ${base.hiddenSize} × 4 B = ` +
+        `${mib(largestBase)}\n`,
     );
     if (check) {
-      // The target as the publisher's script defines it, summed here from the stored values: base + delta, the rows
-      // past the base vocabulary from the delta alone.
+      // The target as the publisher's apply_delta.py defines it, summed here from the stored values: base + delta,
+      // but the embedding and lm_head are the delta's whole.
       const deltaWeights = new SafetensorsWeightSource(join(temporary, 'delta'));
       const baseWeights = new SafetensorsWeightSource(join(temporary, 'base'));
       writeCheckpoint(join(temporary, 'summed'), delta, 0, (name) => {
         const sum = deltaWeights.get(name);
+        if (name === 'model.embed_tokens.weight' || name === 'lm_head.weight') return sum;
         const addend = baseWeights.get(name).data;
         for (let index = 0; index < addend.length; index++)
           sum.data[index] = Math.fround(sum.data[index]! + addend[index]!);

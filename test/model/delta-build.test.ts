@@ -26,9 +26,14 @@ let base: string;
 let delta: string;
 let summed: string;
 
-/** The target as the test computes it: float32 base + delta, the rows past 32000 from the delta alone. */
+/**
+ * The target as the test computes it, following Fengshenbang-LM's apply_delta.py: float32 base + delta, except the
+ * embedding and lm_head, which the delta holds whole (its 39424 rows replace LLaMA's 32000).
+ */
 function summedTensor(name: string): FloatTensor {
   const deltaTensor = deltaWeights.get(name);
+  if (name === llamaGlobalTensorNames.embedding || name === llamaGlobalTensorNames.languageModelHead)
+    return deltaTensor;
   const baseTensor = baseWeights.get(name);
   const data = Float32Array.from(deltaTensor.data);
   for (let index = 0; index < baseTensor.data.length; index++) {

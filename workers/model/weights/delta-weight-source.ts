@@ -16,8 +16,11 @@ function hasDims(source: WeightSource): source is ShapedSource {
   return typeof (source as Partial<ShapedSource>).dims === 'function';
 }
 
-/** The tensors whose rows are tokens: the vocabulary grows there, and the new rows come from the delta alone. */
-const vocabularyTensors: ReadonlySet<string> = new Set([
+/**
+ * The tensors whose rows are tokens. IDEA-CCNL's `make_delta.py` leaves them out of the difference and its
+ * `apply_delta.py` copies them from the delta: the delta holds them whole, all 39424 rows, and the base's are unused.
+ */
+const wholeInDelta: ReadonlySet<string> = new Set([
   llamaGlobalTensorNames.embedding,
   llamaGlobalTensorNames.languageModelHead,
 ]);
@@ -31,10 +34,11 @@ const describeGeometry = (config: TextConfig) =>
 
 /**
  * Applies published delta weights (Ziya-LLaMA-13B-v1 on Meta's LLaMA-13B) while the builder reads them, the way
- * the publisher's `apply_delta.py` does: target = base + delta for every tensor, and for the embedding and
- * `lm_head` the rows past the base vocabulary (32000 → 39424) are the delta's alone. Tensors are summed one at a
- * time in float32, so a delta build holds at most one base tensor more than a plain build: the largest is the
- * base embedding (32000 × 5120 × 4 B = 655 MB for LLaMA-13B), never a whole model.
+ * the publisher's `fengshen/utils/apply_delta.py` (Fengshenbang-LM) does: target = base + delta for every tensor
+ * but the embedding and `lm_head`, which the delta holds whole (39424 rows, the 32000 of LLaMA's vocabulary
+ * included) and which are taken from it alone. Tensors are summed one at a time in float32, so a delta build holds
+ * at most one base tensor more than a plain build: the largest is an MLP matrix (13824 × 5120 × 4 B = 283 MB for
+ * LLaMA-13B), never a whole model.
  */
 export class DeltaWeightSource implements WeightSource {
   readonly description: string;
@@ -42,8 +46,6 @@ export class DeltaWeightSource implements WeightSource {
   constructor(
     private readonly base: WeightSource,
     private readonly delta: WeightSource,
-    /** The base's vocabulary size (its `config.json`). */
-    private readonly baseVocabSize: number,
   ) {
     this.description = `${delta.description} + base ${base.description}`;
   }
@@ -54,17 +56,14 @@ export class DeltaWeightSource implements WeightSource {
 
   get(name: string): FloatTensor {
     const delta = this.delta.get(name);
+    if (wholeInDelta.has(name)) return delta;
     const base = this.base.get(name);
-    const [deltaRows = 0, ...deltaRest] = delta.dims;
-    const [baseRows = 0, ...baseRest] = base.dims;
-    const grows = vocabularyTensors.has(name) && baseRows === this.baseVocabSize && deltaRows >= baseRows;
-    if (grows ? !sameDims(baseRest, deltaRest) : !sameDims(base.dims, delta.dims)) {
+    if (!sameDims(base.dims, delta.dims)) {
       throw new DeltaMismatchError(
         `tensor ${name} is [${base.dims.join(', ')}] in the base (${this.base.description}) ` +
           `but [${delta.dims.join(', ')}] in the delta (${this.delta.description})`,
       );
     }
-    // Row-major: the base's rows are the first base.data.length values of the delta's table.
     const sum = delta.data;
     const baseData = base.data;
     for (let index = 0; index < baseData.length; index++) sum[index] = (sum[index] ?? 0) + (baseData[index] ?? 0);

@@ -26,7 +26,7 @@ export function openDeltaCheckpoint(
   try {
     deltaWeights = openCheckpoint(deltaDirectory);
     checkDeltaApplies({ config: baseConfig, weights: baseWeights }, { config: deltaConfig, weights: deltaWeights });
-    return new DeltaWeightSource(baseWeights, deltaWeights, baseConfig.vocabSize);
+    return new DeltaWeightSource(baseWeights, deltaWeights);
   } catch (error) {
     baseWeights.close();
     deltaWeights?.close();

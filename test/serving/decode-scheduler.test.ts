@@ -109,8 +109,9 @@ describe('DecodeScheduler', () => {
     const random = createSeededRandom(42);
     for (const seed of [1, 2, 3]) {
       const pick = createSeededRandom(seed);
-      // Mixed lengths (one over the prefill chunk), one with image vectors before its text.
-      const requests: GenerationRequest[] = [6, 40, 13, 70, 9, 25].map((length, index) => ({
+      // Mixed lengths (some over the prefill chunk; one over the host pool's first width of 128 positions, so the pool
+      // is laid out wider while others decode, and narrower once it leaves), one with image vectors before its text.
+      const requests: GenerationRequest[] = [6, 40, 13, 70, 9, 25, 300].map((length, index) => ({
         promptTokenIds: prompt(index + seed * 10, length),
         settings: { ...greedy, maxNewTokens: 8 + Math.floor(pick() * 20) },
         ...(index === 2 ? { prefixEmbeddings: imageVectors(right, 32, seed) } : {}),

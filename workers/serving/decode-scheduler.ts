@@ -248,6 +248,7 @@ export class DecodeScheduler {
     sequence.embeddings ??= await promptEmbeddings(this.model, sequence.request);
     const from = sequence.prefilled;
     const to = Math.min(sequence.promptTokens, from + this.prefillChunk);
+    this.fitPool(to);
     const view = this.pool.slot(this.slots.indexOf(slot));
     const past = view ?? sequence.apart ?? this.model.emptyCache(1);
     const output = await this.model.runDecoder({
@@ -306,6 +307,7 @@ export class DecodeScheduler {
       mask.fill(1n, row * width, row * width + slot.length + 1);
       tokens.push(decoding.includes(slot) ? slot.sequence!.progress.lastTokenId : padTokenId);
     }
+    this.fitPool(width);
     const cache = this.pool.rows(rows);
     const output = await this.model.runDecoder({
       inputsEmbeds: await this.embeddings.rowsOf(tokens),
@@ -330,6 +332,14 @@ export class DecodeScheduler {
       sequence.progress.accept(output.logits.subarray(row * vocabSize, (row + 1) * vocabSize));
       if (sequence.progress.finished) this.leave(slot);
     }
+  }
+
+  /**
+   * Lets the pool size its tensors for a run that writes up to position `positions - 1`, keeping every slot's cached
+   * positions (and the one a padding row writes next).
+   */
+  private fitPool(positions: number): void {
+    this.pool.fit?.(Math.max(positions, ...this.slots.map((slot) => slot.length + 1)));
   }
 
   /** A finished sequence gives its slot back and gets its result. */

@@ -65,7 +65,7 @@ const widthStep = 128;
  * whole context: measured on the `small` model, a decode step over a 2048-wide cache took 100 ms against 17 ms at
  * 133 positions, because onnxruntime's CPU path handles the whole past/present tensor each run. When a sequence
  * needs more, {@link HostSlotPool.fit} lays the slots out again at the wider stride (in place, within the
- * preallocated memory); when the longest ones have left, at a narrower one.
+ * preallocated memory); when the longest ones have left and half the width would do, at a narrower one.
  */
 export class HostSlotPool implements SlotPool {
   readonly inPlace = true;
@@ -95,7 +95,9 @@ export class HostSlotPool implements SlotPool {
 
   fit(positions: number): void {
     const width = Math.min(this.capacity, Math.max(widthStep, Math.ceil(positions / widthStep) * widthStep));
-    if (width === this.width) return;
+    // Shrink only to half or less: every new layout moves the whole pool, so it must not follow each sequence that
+    // leaves or joins.
+    if (width === this.width || (width < this.width && width > this.width / 2)) return;
     // Each (slot, head) block of `width × headSize` moves to its place at the new stride. Growing moves blocks to
     // higher offsets, so the last goes first; shrinking the other way round (it keeps `width` positions, which must
     // hold every cached position: the caller asks for at least the longest slot's length).

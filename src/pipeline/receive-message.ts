@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { type IngestJob, ingestAttachmentSchema } from '../contracts/ingest-job.ts';
 import { platformSchema, replyTargetSchema, requestIdFor } from '../contracts/platform.ts';
 import { duplicatesDropped, messagesRateLimited } from '../observability/metrics.ts';
+import { receiptTakeOverMs } from '../store/receipt-store.ts';
 import { parseCommand } from '../text/parse-command.ts';
 import { rawTextLimit } from '../text/validate-text.ts';
 import { ingestMessage, rejectMessage } from './ingest-processor.ts';
@@ -66,7 +67,7 @@ export async function receiveMessage(
     return { requestId, duplicate: true };
   };
   // A redelivery is dropped here, before it counts against a limit (read only: the receipt is written on admission).
-  if (await pipeline.receipts.isTaken(requestId)) return duplicate();
+  if (await receivedElsewhere(pipeline, requestId)) return duplicate();
   // Commands (/reset, /help) never reach the model and are exempt: a user told to slow down can still start over, and
   // a slash command is always answered. The limiter is safe to ask twice for one message (an admitted member stays
   // admitted), so two replicas racing on one redelivery both pass it and the receipt below picks one.
@@ -83,7 +84,10 @@ export async function receiveMessage(
     return { requestId, duplicate: false, rateLimited: 'dropped' };
   }
   // Pending until the message is enqueued: a receiver killed in between leaves it for the redelivery to take over.
-  const receipt = await pipeline.receipts.claim(requestId);
+  let receipt = await pipeline.receipts.claim(requestId);
+  if (receipt === undefined && !(await receivedElsewhere(pipeline, requestId))) {
+    receipt = await pipeline.receipts.claim(requestId);
+  }
   if (receipt === undefined) return duplicate();
   try {
     if (decision.allowed) await options.onAdmitted?.(requestId);
@@ -120,4 +124,18 @@ export async function receiveMessage(
     throw error;
   }
   return { requestId, duplicate: false, ...(decision.allowed ? {} : { rateLimited: 'notified' as const }) };
+}
+
+/**
+ * True when another receiver has the message: its receipt is settled, or stays pending with a live receiver. A
+ * pending receipt is waited on (a redelivery can come within milliseconds of its receiver dying: a restarted
+ * Discord adapter RESUMEs and gets the replay at once) until it settles or is old enough to take over.
+ */
+async function receivedElsewhere(pipeline: PipelineContext, requestId: string): Promise<boolean> {
+  const deadline = Date.now() + receiptTakeOverMs + 500;
+  while (await pipeline.receipts.isTaken(requestId)) {
+    if ((await pipeline.receipts.isSettled(requestId)) || Date.now() > deadline) return true;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return false;
 }

@@ -108,6 +108,12 @@ export class ReceiptStore {
     return (await this.redis.eval(takenScript, 1, this.keys.received(requestId), takeOverMs)) === 1;
   }
 
+  /** True when the message's receipt is settled: it was enqueued, and every redelivery is a duplicate (reads only). */
+  async isSettled(requestId: string): Promise<boolean> {
+    const holder = await this.redis.get(this.keys.received(requestId));
+    return holder !== null && !holder.startsWith('pending:');
+  }
+
   /** True when a receipt for the request id exists (reads only). */
   async wasReceived(requestId: string): Promise<boolean> {
     return (await this.redis.exists(this.keys.received(requestId))) === 1;

@@ -46,14 +46,20 @@ describe('receipts: a pending receipt whose receiver died is taken over', () => 
       attachments: [],
       adapterInstance: 'discord-test',
     };
-    // The first receiver wrote the receipt and was killed before anything else.
-    await pipeline.receipts.claim('discord-1234567890');
+    // A live receiver that settles while the redelivery waits: the redelivery is a duplicate.
+    const live = await pipeline.receipts.claim('discord-1234567890');
+    setTimeout(() => void pipeline.receipts.settle('discord-1234567890', live as string), 300);
     expect((await receiveMessage(pipeline, message)).duplicate).toBe(true);
-    await new Promise((resolve) => setTimeout(resolve, 2100));
+    await redis.connection.del(`${redis.prefix}:seen:discord-1234567890`);
+    // The first receiver wrote the receipt and was killed before anything else; the redelivery comes at once (a
+    // restarted Discord adapter RESUMEs within milliseconds): it waits for the receipt to go stale and receives it.
+    await pipeline.receipts.claim('discord-1234567890');
+    const startedAt = Date.now();
     const redelivered = await receiveMessage(pipeline, message);
     expect(redelivered.duplicate).toBe(false);
+    expect(Date.now() - startedAt).toBeGreaterThanOrEqual(1900);
     expect(await pipeline.line.entry('discord-1234567890')).toBeDefined();
-    // Received now: the next redelivery is a duplicate again.
+    // Received now: the next redelivery is a duplicate again, at once.
     expect((await receiveMessage(pipeline, message)).duplicate).toBe(true);
     await pipeline.queues.close();
   });

@@ -1,6 +1,20 @@
 // The one file that imports onnxruntime-node: everything else talks to the runtime through these functions.
 import * as ort from 'onnxruntime-node';
 
+// onnxruntime-common maps float16 tensors to `Float16Array` wherever that exists (Node 24 has it), but
+// onnxruntime-node 1.30's binding cannot read one ("not enough space: expected 64, got 0"). The mapping is decided
+// once, at the first tensor: make that decision with Float16Array hidden, so float16 data stays in a Uint16Array
+// (its bits) as on Node 22, then put Float16Array back for everyone else.
+const float16Array = Object.getOwnPropertyDescriptor(globalThis, 'Float16Array');
+if (float16Array !== undefined) {
+  Reflect.deleteProperty(globalThis, 'Float16Array');
+  try {
+    new ort.Tensor('float32', new Float32Array(1), [1]);
+  } finally {
+    Object.defineProperty(globalThis, 'Float16Array', float16Array);
+  }
+}
+
 /**
  * Where a session runs. `webgpu` (bundled in onnxruntime-node on Linux x64; Vulkan underneath) is the only one whose
  * outputs can stay in device memory between runs (`deviceOutputs`); `cuda` copies every input and output each run.

@@ -1,17 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { formatBytes } from './format-quantity.ts';
 import { type ModelManifest, manifestFileName, readManifest } from './manifest.ts';
-
-function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
-}
 
 /** The files of a model directory with their sizes: each graph with its `.data`, the tokenizer, the manifest. */
 export function modelDirectoryFiles(directory: string, manifest: ModelManifest): { name: string; bytes: number }[] {

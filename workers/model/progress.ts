@@ -1,3 +1,4 @@
+import { formatBytes, formatSeconds } from './format-quantity.ts';
 import { ExternalDataWriter } from './onnx/graph-builder.ts';
 
 /** A snapshot of a model build, handed to `onProgress`. */
@@ -80,23 +81,6 @@ export class BuildProgress {
   private emit(): void {
     this.onProgress?.(this.snapshot());
   }
-}
-
-function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
-}
-
-function formatSeconds(seconds: number): string {
-  if (seconds < 60) return `${seconds.toFixed(0)}s`;
-  const minutes = Math.floor(seconds / 60);
-  return minutes < 60 ? `${minutes}m${Math.round(seconds % 60)}s` : `${Math.floor(minutes / 60)}h${minutes % 60}m`;
 }
 
 /** One human-readable progress line: `decoder: tensors 12/30, 1.2 GiB written, 310 MiB/s, about 40s left`. */

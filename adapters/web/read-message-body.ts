@@ -23,18 +23,59 @@ export interface WebMessageBody {
   language?: string;
 }
 
-/** Reads the whole body, refusing more than `limitBytes`. */
-export async function readBody(request: IncomingMessage, limitBytes: number): Promise<Buffer> {
+/**
+ * Reads the whole body, refusing more than `limitBytes`. A refused body is left unread, not destroyed: the caller
+ * answers, then {@link lingerThenClose} lets the client read that answer.
+ */
+export function readBody(request: IncomingMessage, limitBytes: number): Promise<Buffer> {
   const declared = Number(request.headers['content-length'] ?? 0);
-  if (declared > limitBytes) throw new WebBodyTooLargeError(`body of ${declared} bytes is over ${limitBytes}`);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of request) {
-    size += (chunk as Buffer).byteLength;
-    if (size > limitBytes) throw new WebBodyTooLargeError(`body is over ${limitBytes} bytes`);
-    chunks.push(chunk as Buffer);
+  if (declared > limitBytes) {
+    return Promise.reject(new WebBodyTooLargeError(`body of ${declared} bytes is over ${limitBytes}`));
   }
-  return Buffer.concat(chunks);
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const settle = (error?: Error) => {
+      request.off('data', onData).off('end', onEnd).off('error', settle).off('aborted', onAborted);
+      if (error === undefined) resolve(Buffer.concat(chunks, size));
+      else {
+        request.pause();
+        reject(error);
+      }
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.byteLength;
+      if (size > limitBytes) settle(new WebBodyTooLargeError(`body is over ${limitBytes} bytes`));
+      else chunks.push(chunk);
+    };
+    const onEnd = () => settle();
+    const onAborted = () => settle(new BadWebRequestError('the client closed the connection mid-body'));
+    request.on('data', onData).on('end', onEnd).on('error', settle).on('aborted', onAborted);
+  });
+}
+
+/**
+ * After an early answer (413, 415) to a body still arriving: discards up to `lingerBytes` more of it, for at most
+ * `lingerMs`, then drops the connection. Closing at once would make the kernel answer the client's next bytes with a
+ * reset, which can discard our answer unread on the client's side (a browser then shows a network error, not the
+ * localized refusal); this is nginx's lingering close.
+ */
+export function lingerThenClose(request: IncomingMessage, lingerBytes = 4 * 1024 * 1024, lingerMs = 2000): void {
+  const socket = request.socket;
+  let discarded = 0;
+  const close = () => {
+    clearTimeout(timer);
+    socket.destroy();
+  };
+  const timer = setTimeout(close, lingerMs);
+  timer.unref();
+  request.on('data', (chunk: Buffer) => {
+    discarded += chunk.byteLength;
+    if (discarded > lingerBytes) close();
+  });
+  request.once('end', () => clearTimeout(timer));
+  socket.once('close', () => clearTimeout(timer));
+  request.resume();
 }
 
 function optionalString(value: unknown, field: string): string | undefined {

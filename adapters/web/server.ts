@@ -66,6 +66,7 @@ import type { ChannelHub } from './channel-hub.ts';
 import { formatByteLimit, pageLimits } from './page-limits.ts';
 import {
   BadWebRequestError,
+  lingerThenClose,
   readMessageBody,
   WebBodyTooLargeError,
   WebUnsupportedMediaTypeError,
@@ -281,11 +282,11 @@ export function createWebServer(dependencies: WebServerDependencies): Server {
       if (error instanceof BadWebRequestError) {
         sendJson(response, 400, { error: 'bad_request', message: error.message });
       } else if (error instanceof WebUnsupportedMediaTypeError) {
-        response.setHeader('connection', 'close'); // the body is not read
+        lingerThenClose(request); // the body is not read
         sendJson(response, 415, { error: 'unsupported_media_type', message: error.message });
       } else if (error instanceof WebBodyTooLargeError) {
         const language = preferredLanguage(request) ?? dependencies.defaultLanguage ?? 'zh-CN';
-        response.setHeader('connection', 'close'); // the rest of the body is not read
+        lingerThenClose(request); // the rest of the body is not read
         const limit = formatByteLimit(dependencies.pipeline.settings.IMAGE_MAX_BYTES);
         sendJson(response, 413, { error: 'image_too_large', message: t(language, 'web.image_too_large', { limit }) });
       } else {

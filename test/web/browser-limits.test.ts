@@ -287,4 +287,30 @@ describe.skipIf(!hasChromium)('web page: limits, phone layout, page language (re
     expect(t('en', 'help.web')).not.toMatch(/group|mention/i);
     await page.context().close();
   });
+
+  it('keeps the reset confirmation that streamed in before the reset POST answered', async () => {
+    const { page } = await open('en-US');
+    const log = page.getByRole('log');
+    const question = page.getByLabel(t('en', 'web.message_label'));
+    await question.fill('What is in this picture?');
+    await question.press('Enter');
+    await log.locator('li.assistant[aria-busy="false"]').waitFor();
+
+    // The POST reaches the server at once, but its answer reaches the page only after the confirmation streamed in.
+    let streamed = false;
+    await page.route('**/reset?*', async (route) => {
+      const response = await route.fetch();
+      await log.locator('li.assistant .text', { hasText: t('en', 'reset.done') }).waitFor();
+      streamed = true;
+      await route.fulfill({ response });
+    });
+    const answered = page.waitForResponse((response) => response.url().includes('/reset?'));
+    await page.getByRole('button', { name: t('en', 'web.reset') }).click();
+    await answered;
+    expect(streamed).toBe(true);
+    await page.waitForTimeout(300); // the page's handling of that answer
+    await expect(log.locator('li .text').allTextContents()).resolves.toEqual([t('en', 'reset.done')]);
+    await expect(log.locator('li.assistant[aria-busy="true"]').count()).resolves.toBe(0);
+    await page.context().close();
+  });
 });

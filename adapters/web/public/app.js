@@ -405,7 +405,11 @@ async function resetConversation() {
     const { requestId } = await fetchJson(`/api/channels/${state.activeChannel}/reset?language=${language}`, {
       method: 'POST',
     });
-    elements.conversation.replaceChildren();
+    // The confirmation may have streamed in before the POST answered: it stays, the rest goes.
+    const confirmation = elements.conversation.querySelector(
+      `li.assistant[data-request-id="${CSS.escape(requestId)}"]`,
+    );
+    elements.conversation.replaceChildren(...(confirmation ? [confirmation] : []));
     botTurn(requestId);
   } catch (error) {
     showError(error.userMessage ?? text('web.send_failed'));

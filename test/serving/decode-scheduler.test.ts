@@ -228,6 +228,52 @@ describe('DecodeScheduler', () => {
     expect(occupied.at(-1)).toBe(0);
   });
 
+  it('sizes the chunks of a joining prompt to the pause others may wait, from the measured prefill speed', async () => {
+    // A clock each run moves on by 4 ms per new position and row: 200 ms of pause is 50 positions, 48 in chunks of 16.
+    let clock = 0;
+    const timed: DecoderModel = Object.create(right, {
+      runDecoder: {
+        value: async (step: DecoderStep) => {
+          clock += 4 * step.batch * step.sequence;
+          return right.runDecoder(step);
+        },
+      },
+    });
+    const chunks: { positions: number; runnerDecoding: boolean }[] = [];
+    const gaps: number[] = [];
+    let runnerStreaming = false;
+    const scheduler = new DecodeScheduler(timed, {
+      batchSize: 2,
+      prefillChunk: 256,
+      prefillPauseMs: 200,
+      now: () => clock,
+      observer: {
+        prefill: (positions) => chunks.push({ positions, runnerDecoding: runnerStreaming }),
+        token: (gap) => gaps.push(gap),
+      },
+    });
+    const runner: GenerationRequest = { promptTokenIds: prompt(60, 40), settings: { ...greedy, maxNewTokens: 60 } };
+    const joiner: GenerationRequest = { promptTokenIds: prompt(61, 300), settings: { ...greedy, maxNewTokens: 4 } };
+    const [runnerResult, joinerResult] = await inBatch(
+      scheduler,
+      [{ ...runner, onText: () => void (runnerStreaming = true) }, joiner],
+      [undefined, { of: 0, updates: 2 }],
+    );
+    await scheduler.close();
+
+    // Alone, the runner's 40-position prompt went in one run; the joiner's 300 positions in paced chunks.
+    expect(chunks[0]).toEqual({ positions: runner.promptTokenIds.length, runnerDecoding: false });
+    const joining = chunks.slice(1).map((chunk) => chunk.positions);
+    expect(joining.reduce((sum, positions) => sum + positions, 0)).toBe(joiner.promptTokenIds.length);
+    // The speed is known from the runner's prefill, so from the first chunk on: 48 positions.
+    expect(joining.length).toBe(Math.ceil(joiner.promptTokenIds.length / 48));
+    for (const positions of joining.slice(0, -1)) expect(positions).toBe(48);
+    // So no token of the runner waited more than one chunk and one step of two rows: 48 × 4 + 2 × 4 ms.
+    expect(Math.max(...gaps)).toBeLessThanOrEqual(200);
+    expect(runnerResult!.tokenIds).toEqual((await alone(right, runner)).tokenIds);
+    expect(joinerResult!.tokenIds).toEqual((await alone(right, joiner)).tokenIds);
+  });
+
   it('refuses to batch a decoder built with --padding any, and runs it at batch size 1', async () => {
     expect(() => new DecodeScheduler(any, { batchSize: 4 })).toThrow(/--padding right/);
     const request: GenerationRequest = { promptTokenIds: prompt(1, 30), settings: greedy };

@@ -10,6 +10,8 @@ import { HostSlotPool, type SlotPool } from './slot-pool.ts';
 export interface SchedulerObserver {
   /** A decode step ran `rows` sequences in `ms`. */
   step?(rows: number, ms: number): void;
+  /** A prefill run wrote `positions` prompt positions of a joining request in `ms`. */
+  prefill?(positions: number, ms: number): void;
   /** A request got a slot after waiting `ms` for one. */
   joined?(waitMs: number): void;
   /** A request's first token came `ms` after it was submitted. */
@@ -27,10 +29,19 @@ export interface DecodeSchedulerOptions {
   /** The KV-cache slots to use. @defaultValue a {@link HostSlotPool} of `batchSize` slots */
   pool?: SlotPool;
   /**
-   * Prompt positions a joining request prefills per decoder run while other sequences decode: bounds the pause a
-   * long prompt causes them (one chunk, then one decode step for everyone, and so on). @defaultValue 256
+   * The most prompt positions a joining request prefills per decoder run. Its prompt goes in chunks, each followed by
+   * one decode step for everyone else. @defaultValue 256
    */
   prefillChunk?: number;
+  /**
+   * While other sequences decode, a chunk is sized to take about this long, from the prefill speed last measured
+   * (the first chunk is 16 positions): the longest pause a joining prompt causes the others is about this plus one
+   * step, whatever the hardware. (256 positions of the `small` model take over a second on two CPU cores.)
+   * @defaultValue 200
+   */
+  prefillPauseMs?: number;
+  /** The clock (tests). @defaultValue performance.now */
+  now?: () => number;
   observer?: SchedulerObserver;
 }
 
@@ -67,7 +78,14 @@ interface Slot {
   length: number;
 }
 
-const defaults = { batchSize: 8, prefillChunk: 256 } as const satisfies Partial<DecodeSchedulerOptions>;
+const defaults = {
+  batchSize: 8,
+  prefillChunk: 256,
+  prefillPauseMs: 200,
+} as const satisfies Partial<DecodeSchedulerOptions>;
+
+/** Chunks are whole multiples of this many positions (and never fewer). */
+const chunkQuantum = 16;
 
 /**
  * Continuous batching: one decoder run per step over every sequence being decoded, each row at its own position
@@ -86,6 +104,10 @@ export class DecodeScheduler {
   private readonly waiting: Sequence[] = [];
   private readonly embeddings: EmbeddingMemo;
   private readonly prefillChunk: number;
+  private readonly prefillPauseMs: number;
+  private readonly now: () => number;
+  /** Prompt positions per ms of the last prefill run; undefined before the first. */
+  private prefillRate: number | undefined;
   private readonly observer: SchedulerObserver;
   private looping = false;
   private closed = false;
@@ -107,6 +129,8 @@ export class DecodeScheduler {
     this.slots = Array.from({ length: this.pool.size }, () => ({ sequence: undefined, length: 0 }));
     this.embeddings = new EmbeddingMemo(model);
     this.prefillChunk = options.prefillChunk ?? defaults.prefillChunk;
+    this.prefillPauseMs = options.prefillPauseMs ?? defaults.prefillPauseMs;
+    this.now = options.now ?? (() => performance.now());
     this.observer = options.observer ?? {};
   }
 
@@ -131,7 +155,7 @@ export class DecodeScheduler {
     }
     return new Promise<GenerationResult>((resolve, reject) => {
       const { eosTokenId } = this.model.manifest.text;
-      const now = performance.now();
+      const now = this.now();
       this.waiting.push({
         request,
         resolve,
@@ -235,7 +259,7 @@ export class DecodeScheduler {
       slot.sequence = sequence;
       slot.length = 0;
       changed = true;
-      this.observer.joined?.(performance.now() - sequence.submittedAt);
+      this.observer.joined?.(this.now() - sequence.submittedAt);
     }
     if (changed) this.observer.occupied?.(this.occupiedSlots);
   }
@@ -243,14 +267,15 @@ export class DecodeScheduler {
   /** Prefills the next chunk of a joining sequence's prompt; the last chunk gives its first token. */
   private async prefillNext(slot: Slot): Promise<void> {
     const sequence = slot.sequence!;
-    const started = performance.now();
+    const started = this.now();
     const hidden = this.model.manifest.text.hiddenSize;
     sequence.embeddings ??= await promptEmbeddings(this.model, sequence.request);
     const from = sequence.prefilled;
-    const to = Math.min(sequence.promptTokens, from + this.prefillChunk);
+    const to = Math.min(sequence.promptTokens, from + this.chunkFor(slot));
     this.fitPool(to);
     const view = this.pool.slot(this.slots.indexOf(slot));
     const past = view ?? sequence.apart ?? this.model.emptyCache(1);
+    const runStarted = this.now();
     const output = await this.model.runDecoder({
       inputsEmbeds: sequence.embeddings.subarray(from * hidden, to * hidden),
       batch: 1,
@@ -261,6 +286,9 @@ export class DecodeScheduler {
       reuseLogits: true,
       ...(view ? { presentInto: view } : {}),
     });
+    const ran = this.now() - runStarted;
+    this.prefillRate = (to - from) / Math.max(ran, 1e-3);
+    this.observer.prefill?.(to - from, ran);
     sequence.prefilled = to;
     slot.length = view ? to : 0;
     if (!view) {
@@ -269,7 +297,7 @@ export class DecodeScheduler {
       sequence.apart = output.present;
     }
     if (to < sequence.promptTokens) {
-      sequence.timings.prefillMs += performance.now() - started;
+      sequence.timings.prefillMs += this.now() - started;
       return;
     }
     if (!view) {
@@ -278,7 +306,7 @@ export class DecodeScheduler {
       sequence.apart = undefined;
     }
     sequence.embeddings = undefined;
-    const now = performance.now();
+    const now = this.now();
     sequence.timings.prefillMs += now - started;
     sequence.timings.firstTokenMs = now - sequence.submittedAt;
     sequence.firstTokenAt = now;
@@ -288,9 +316,23 @@ export class DecodeScheduler {
     if (sequence.progress.finished) this.leave(slot);
   }
 
+  /**
+   * Positions of the next prefill chunk: all the rest up to {@link DecodeSchedulerOptions.prefillChunk} when nobody
+   * else is decoding, otherwise what the last measured speed does in `prefillPauseMs`.
+   */
+  private chunkFor(joining: Slot): number {
+    const othersDecoding = this.slots.some(
+      (slot) => slot !== joining && slot.sequence !== undefined && !isPrefilling(slot.sequence),
+    );
+    if (!othersDecoding) return this.prefillChunk;
+    const fits = this.prefillRate === undefined ? chunkQuantum : this.prefillRate * this.prefillPauseMs;
+    const chunk = Math.floor(fits / chunkQuantum) * chunkQuantum;
+    return Math.min(this.prefillChunk, Math.max(chunkQuantum, chunk));
+  }
+
   /** One decoder run: every decoding sequence's last token at its own position; rows in between ride as padding. */
   private async step(decoding: Slot[]): Promise<void> {
-    const started = performance.now();
+    const started = this.now();
     const { padTokenId, vocabSize } = this.model.manifest.text;
     const rows = this.pool.staticShapes
       ? this.pool.size
@@ -320,7 +362,7 @@ export class DecodeScheduler {
       ...(this.pool.inPlace ? { presentInto: cache } : {}),
     });
     if (!this.pool.inPlace) this.pool.adopt(output.present);
-    const now = performance.now();
+    const now = this.now();
     this.observer.step?.(decoding.length, now - started);
     for (const slot of decoding) {
       const row = this.slots.indexOf(slot);

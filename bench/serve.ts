@@ -125,10 +125,11 @@ for (const pair of pairs) {
     console.log(`target: ours ÷ llama.cpp at 8 concurrent = ${ratio.toFixed(2)} (target ≥ 1.0)`);
   }
   if (ours?.joinPause) {
-    const { prompt, chunkedMs, unchunkedMs } = ours.joinPause;
+    const { prompt, pacedMs, chunkedMs, unchunkedMs } = ours.joinPause;
     console.log(
-      `join pause: a ${prompt}-position prompt joining 4 decoding sequences paused them at most ${fixed(chunkedMs, 0)} ms ` +
-        `with 256-position prefill chunks (${fixed(unchunkedMs, 0)} ms prefilled in one run)`,
+      `join pause: a ${prompt}-position prompt joining 4 decoding sequences paused them at most ${fixed(pacedMs, 0)} ms ` +
+        `with chunks paced to 200 ms (the default), ${fixed(chunkedMs, 0)} ms with fixed 256-position chunks, ` +
+        `${fixed(unchunkedMs, 0)} ms prefilled in one run`,
     );
   }
   console.log('');

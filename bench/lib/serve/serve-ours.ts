@@ -45,8 +45,9 @@ export async function serveOurs(request: ServeRequest): Promise<ServeReport> {
         ? undefined
         : {
             prompt: request.joinPrompt,
-            chunkedMs: await joinPauseMs(model, request, 256),
-            unchunkedMs: await joinPauseMs(model, request, 1 << 20),
+            pacedMs: await joinPauseMs(model, request, 256, 200),
+            chunkedMs: await joinPauseMs(model, request, 256, Number.POSITIVE_INFINITY),
+            unchunkedMs: await joinPauseMs(model, request, 1 << 20, Number.POSITIVE_INFINITY),
           };
     return { engine: 'ours', levels, ...(joinPause === undefined ? {} : { joinPause }) };
   } finally {
@@ -55,34 +56,59 @@ export async function serveOurs(request: ServeRequest): Promise<ServeReport> {
 }
 
 /**
- * Four sequences decode; once each has a few tokens, a `joinPrompt`-position prompt joins. Returns the largest gap
- * between two tokens of the four while the newcomer was being prefilled.
+ * Four sequences decode; once each has streamed a few tokens, a `joinPrompt`-position prompt joins. Returns the
+ * largest gap between two tokens of the four from the join until the newcomer's prompt is all in the cache (then the
+ * four are stopped). `prefillChunk` caps its chunks; `prefillPauseMs` sizes them (Infinity: always the cap).
  */
 async function joinPauseMs(
   model: Awaited<ReturnType<typeof loadLanguageModel>>,
   request: ServeRequest,
   prefillChunk: number,
+  prefillPauseMs: number,
 ): Promise<number> {
   let joining = false;
+  let prefilled = 0;
   let largest = 0;
+  const promptLength = request.joinPrompt!;
+  const runnersStop = new AbortController();
   const scheduler = new DecodeScheduler(model, {
     batchSize: 5,
     prefillChunk,
+    prefillPauseMs,
     observer: {
       token: (gap) => {
         if (joining) largest = Math.max(largest, gap);
       },
-      firstToken: () => {
-        joining = false;
+      prefill: (positions) => {
+        if (!joining) return;
+        prefilled += positions;
+        if (prefilled >= promptLength) {
+          joining = false;
+          runnersStop.abort();
+        }
       },
     },
   });
-  const runners = serveTrace(4, request.seed + 1).map(({ promptTokenIds }) =>
-    scheduler.submit({ promptTokenIds: promptTokenIds.slice(0, 32), settings: { ...greedy, maxNewTokens: 96 } }),
-  );
-  await new Promise((resolve) => setTimeout(resolve, 1500));
+  let streaming = 0;
+  let allStreaming: () => void = () => {};
+  const started = new Promise<void>((resolve) => {
+    allStreaming = resolve;
+  });
+  const runners = serveTrace(4, request.seed + 1).map(({ promptTokenIds }) => {
+    let updates = 0;
+    return scheduler.submit({
+      promptTokenIds: promptTokenIds.slice(0, 32),
+      settings: { ...greedy, maxNewTokens: 2000 },
+      signal: runnersStop.signal,
+      onText: () => {
+        updates += 1;
+        if (updates === 3 && ++streaming === 4) allStreaming();
+      },
+    });
+  });
+  await started;
   const long = serveTrace(1, request.seed + 2)[0]!.promptTokenIds;
-  const prompt = Array.from({ length: request.joinPrompt! }, (_, index) => long[index % long.length]!);
+  const prompt = Array.from({ length: promptLength }, (_, index) => long[index % long.length]!);
   joining = true;
   const joined = scheduler.submit({ promptTokenIds: prompt, settings: { ...greedy, maxNewTokens: 2 } });
   await Promise.all([...runners, joined]);

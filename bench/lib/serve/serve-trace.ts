@@ -44,7 +44,7 @@ export interface ServeReport {
   engine: ServeRequest['engine'];
   levels: LevelResult[];
   /** Largest gap between two tokens of a running sequence while a `joinPrompt`-token prompt joined. */
-  joinPause?: { chunkedMs: number; unchunkedMs: number; prompt: number };
+  joinPause?: { pacedMs: number; chunkedMs: number; unchunkedMs: number; prompt: number };
 }
 
 /**

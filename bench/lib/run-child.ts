@@ -1,13 +1,16 @@
 import { spawn } from 'node:child_process';
+import { hostAllocatorEnvironment } from '../../workers/runtime/host-allocator.ts';
 
 /**
  * Runs a benchmark child (a TypeScript entry, through the tsx loader) in a fresh Node process with `request` as its
- * JSON argument, and parses the JSON line it prints last: each engine gets its own process, memory and threads.
+ * JSON argument, and parses the JSON line it prints last: each engine gets its own process, memory and threads, and
+ * the allocator settings a worker runs with (`npm start`, the worker image) unless the caller's environment sets them.
  */
 export function runJsonChild<Result>(entry: string, request: object, label: string): Promise<Result> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', entry, JSON.stringify(request)], {
       stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...hostAllocatorEnvironment, ...process.env },
     });
     let stdout = '';
     let stderr = '';

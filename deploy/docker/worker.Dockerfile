@@ -27,13 +27,17 @@ FROM nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libvulkan1 \
  && rm -rf /var/lib/apt/lists/*
+# MALLOC_*: onnxruntime-node copies each run's inputs (the KV cache too) into fresh buffers; these keep them in reused
+# heap memory instead of an mmap() per step (workers/runtime/host-allocator.ts).
 ENV NODE_ENV=production \
     EXECUTION_PROVIDER=cuda \
     MODEL_DIR=/models/ziya \
     METRICS_PORT=9464 \
     NVIDIA_VISIBLE_DEVICES=all \
     NVIDIA_DRIVER_CAPABILITIES=compute,utility,graphics \
-    XDG_RUNTIME_DIR=/tmp
+    XDG_RUNTIME_DIR=/tmp \
+    MALLOC_MMAP_THRESHOLD_=33554432 \
+    MALLOC_TRIM_THRESHOLD_=1073741824
 COPY --from=node /usr/local/bin/node /usr/local/bin/node
 WORKDIR /app
 COPY --from=dependencies --chown=root:root /app/node_modules ./node_modules

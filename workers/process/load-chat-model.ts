@@ -5,6 +5,7 @@ import type { Logger } from '../../src/observability/logger.ts';
 import { schedulerMetrics } from '../../src/observability/scheduler-metrics.ts';
 import { ensureDemoModel } from '../chat/model-directory-cache.ts';
 import { ZiyaChatModel } from '../chat/ziya-chat-model.ts';
+import { hostAllocatorAdvice } from '../runtime/host-allocator.ts';
 
 /**
  * Loads MODEL_DIR, or (when unset) the demo model, built once under CACHE_DIR, with a plain banner in the log; its
@@ -31,6 +32,8 @@ export async function loadChatModel(
     { batchSize: pool.size, kvMiBPerSlot: mib(pool.bytesPerSlot), kvMiBTotal: mib(pool.bytesPerSlot * pool.size) },
     `decode scheduler: ${pool.size} slots, KV cache ${mib(pool.bytesPerSlot)} MiB a slot, ${mib(pool.bytesPerSlot * pool.size)} MiB in all`,
   );
+  const allocatorAdvice = hostAllocatorAdvice(config.EXECUTION_PROVIDER);
+  if (allocatorAdvice !== undefined) logger.warn(allocatorAdvice);
   if (model.batchLimit !== undefined)
     logger.warn(`WORKER_BATCH_SIZE=${config.WORKER_BATCH_SIZE} lowered to ${pool.size}: ${model.batchLimit}`);
   if (config.EXECUTION_PROVIDER !== 'cpu') {

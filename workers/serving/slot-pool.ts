@@ -15,8 +15,8 @@ export interface SlotPool {
   /** Bytes of one slot's cache, all layers, keys and values. */
   readonly bytesPerSlot: number;
   /**
-   * True when a step's presents are written into the pool's own tensors (GroupQueryAttention's shared past/present
-   * buffer): steps pass the cache as `presentInto`. False: a step's presents come back as new tensors, which
+   * True when a step's presents are written into the pool's own tensors (pre-allocated outputs): steps pass the cache
+   * as `presentInto`. False: a step's presents come back as new tensors, which
    * {@link SlotPool.adopt} takes as the cache.
    */
   readonly inPlace: boolean;
@@ -62,8 +62,10 @@ const widthStep = 128;
  * memory, so a step over part of the pool and a prefill written straight into its slot cost no copy.
  *
  * The tensors handed to a run are only as wide as the longest sequence needs (a multiple of 128 positions), not the
- * whole context: measured on the `small` model, a decode step over a 2048-wide cache took 100 ms against 17 ms at
- * 133 positions, because onnxruntime's CPU path handles the whole past/present tensor each run. When a sequence
+ * whole context: onnxruntime-node 1.30 copies every CPU input of a run (its runs leave the JS thread), so a step
+ * costs a copy of the past it is given, and GroupQueryAttention, seeing past and present in different buffers, copies
+ * it once more into the present. Measured on the `small` model, a decode step over a 2048-wide cache took 100 ms
+ * against 17 ms at 133 positions. (The allocator settings in `host-allocator.ts` keep those copies off fresh pages.) When a sequence
  * needs more, {@link HostSlotPool.fit} lays the slots out again at the wider stride (in place, within the
  * preallocated memory); when the longest ones have left and half the width would do, at a narrower one.
  */

@@ -5,18 +5,22 @@
 // out-of-order answers (all must be 0), peak Redis memory and peak worker RSS.
 //
 //   npm run bench:load -- [--messages 1000] [--channels 100] [--workers 2] [--new-tokens 8] [--rate 0]
-//                         [--batch-sizes 1,8]
+//                         [--batch-sizes 1,8] [--model-dir <dir>]
 //
 // --batch-sizes: the whole run once per WORKER_BATCH_SIZE (decode slots per worker), each on a fresh stack, so
 // messages/s at batch size 1 and 8 come from one run.
+// --model-dir: the workers' MODEL_DIR instead of the tiny demo model (e.g. `.cache/bench-models/small-seed0-fp32`,
+// which `npm run bench:serve` builds: the `small` preset, whose steps cost enough for batching to show).
 // --rate: messages per second to send (0 = all at once, a burst). Half the channels are Discord DMs, half Lark p2p
 // chats; every channel gets messages in order, zh and en alternating, every fourth one with a picture.
 import { readFileSync } from 'node:fs';
+import { basename, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { type ChatChannel, chatChannels } from '../test/support/chat-stack/chat-messages.ts';
 import { ChatStack } from '../test/support/chat-stack/chat-stack.ts';
 import { solidPng } from '../test/support/test-images.ts';
+import { hostAllocatorEnvironment } from '../workers/runtime/host-allocator.ts';
 
 const { values } = parseArgs({
   options: {
@@ -27,6 +31,7 @@ const { values } = parseArgs({
     rate: { type: 'string', default: '0' },
     'timeout-s': { type: 'string', default: '900' },
     'batch-sizes': { type: 'string', default: '1,8' },
+    'model-dir': { type: 'string' },
   },
 });
 const messageCount = Number(values.messages);
@@ -36,6 +41,8 @@ const newTokens = Number(values['new-tokens']);
 const rate = Number(values.rate);
 const timeoutMs = Number(values['timeout-s']) * 1000;
 const batchSizes = values['batch-sizes'].split(',').filter(Boolean).map(Number);
+const modelDirectory = values['model-dir'] === undefined ? undefined : resolve(values['model-dir']);
+const modelLabel = modelDirectory === undefined ? 'tiny model' : `model ${basename(modelDirectory)}`;
 const logger = pino({ level: process.env['LOG_LEVEL'] ?? 'error' });
 
 const questions = {
@@ -70,6 +77,11 @@ async function run(batchSize: number): Promise<{ messagesPerSecond: number; clea
     logger,
     settings: { MAX_NEW_TOKENS: newTokens, WORKER_BATCH_SIZE: batchSize },
     onModelLog: (line) => console.error(line),
+    // Workers start as `npm start` and the worker image start them: with the allocator settings.
+    workerEnvironment: {
+      ...hostAllocatorEnvironment,
+      ...(modelDirectory === undefined ? {} : { MODEL_DIR: modelDirectory }),
+    },
   });
   const { redis, tracker } = stack;
 
@@ -129,7 +141,7 @@ async function run(batchSize: number): Promise<{ messagesPerSecond: number; clea
 
   console.log(
     `bench:load — ${stack.sent.length} messages, ${channelsUsed} channels (${discordChannels} Discord, ${channelsUsed - discordChannels} Lark), ` +
-      `${workerCount} worker processes × WORKER_BATCH_SIZE ${batchSize}, tiny model, MAX_NEW_TOKENS ${newTokens}, ${rate > 0 ? `${rate} msg/s` : 'burst'}`,
+      `${workerCount} worker processes × WORKER_BATCH_SIZE ${batchSize}, ${modelLabel}, MAX_NEW_TOKENS ${newTokens}, ${rate > 0 ? `${rate} msg/s` : 'burst'}`,
   );
   console.log(
     `  throughput:            ${(tracker.delivered.size / elapsedS).toFixed(1)} messages/s (${elapsedS.toFixed(1)} s)`,

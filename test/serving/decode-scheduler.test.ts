@@ -231,10 +231,13 @@ describe('DecodeScheduler', () => {
   it('sizes the chunks of a joining prompt to the pause others may wait, from the measured prefill speed', async () => {
     // A clock each run moves on by 4 ms per new position and row: 200 ms of pause is 50 positions, 48 in chunks of 16.
     let clock = 0;
+    let joinerPrefilling = false;
+    const widthsWhileJoining: number[] = [];
     const timed: DecoderModel = Object.create(right, {
       runDecoder: {
         value: async (step: DecoderStep) => {
           clock += 4 * step.batch * step.sequence;
+          if (joinerPrefilling && step.sequence === 1) widthsWhileJoining.push(step.past.keys[0]!.dims[2]!);
           return right.runDecoder(step);
         },
       },
@@ -248,7 +251,11 @@ describe('DecodeScheduler', () => {
       prefillPauseMs: 200,
       now: () => clock,
       observer: {
-        prefill: (positions) => chunks.push({ positions, runnerDecoding: runnerStreaming }),
+        prefill: (positions) => {
+          chunks.push({ positions, runnerDecoding: runnerStreaming });
+          const joined = chunks.slice(1).reduce((sum, chunk) => sum + chunk.positions, 0);
+          joinerPrefilling = chunks.length > 1 && joined < joiner.promptTokenIds.length;
+        },
         token: (gap) => gaps.push(gap),
       },
     });
@@ -270,6 +277,10 @@ describe('DecodeScheduler', () => {
     for (const positions of joining.slice(0, -1)) expect(positions).toBe(48);
     // So no token of the runner waited more than one chunk and one step of two rows: 48 × 4 + 2 × 4 ms.
     expect(Math.max(...gaps)).toBeLessThanOrEqual(200);
+    // Meanwhile the runner's steps were handed caches as wide as the runner needs, not the joiner's prompt: it is
+    // prefilled apart and written into its slot after its last chunk.
+    expect(widthsWhileJoining.length).toBeGreaterThan(3);
+    expect(Math.max(...widthsWhileJoining)).toBeLessThanOrEqual(128);
     expect(runnerResult!.tokenIds).toEqual((await alone(right, runner)).tokenIds);
     expect(joinerResult!.tokenIds).toEqual((await alone(right, joiner)).tokenIds);
   });

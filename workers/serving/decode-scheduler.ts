@@ -63,7 +63,13 @@ interface Sequence {
   embeddings: Float32Array | undefined;
   /** Prompt positions prefilled so far. */
   prefilled: number;
-  /** The prompt's cache while it is prefilled apart (pools without slot views). */
+  /**
+   * Whether the prompt is prefilled straight into its slot; decided at its first chunk. Not while others decode: a
+   * slot holding a long prompt would widen every step's cache tensors, and on the CPU a step costs in proportion to
+   * their width (see {@link HostSlotPool}). Nor in pools without slot views (device memory).
+   */
+  inSlot: boolean | undefined;
+  /** The prompt's cache while it is prefilled apart, written into its slot after the last chunk. */
   apart: KeyValueTensors | undefined;
   /** Decode steps taken (the first token, from the prefill, not counted). */
   steps: number;
@@ -166,6 +172,7 @@ export class DecodeScheduler {
         timings: { prefillMs: 0, firstTokenMs: 0, decodeMs: 0, tokensPerSecond: 0 },
         embeddings: undefined,
         prefilled: 0,
+        inSlot: undefined,
         apart: undefined,
         steps: 0,
         firstTokenAt: now,
@@ -272,8 +279,10 @@ export class DecodeScheduler {
     sequence.embeddings ??= await promptEmbeddings(this.model, sequence.request);
     const from = sequence.prefilled;
     const to = Math.min(sequence.promptTokens, from + this.chunkFor(slot));
-    this.fitPool(to);
-    const view = this.pool.slot(this.slots.indexOf(slot));
+    const index = this.slots.indexOf(slot);
+    sequence.inSlot ??= !this.othersDecoding(slot) && this.pool.slot(index) !== undefined;
+    if (sequence.inSlot) this.fitPool(to);
+    const view = sequence.inSlot ? this.pool.slot(index) : undefined;
     const past = view ?? sequence.apart ?? this.model.emptyCache(1);
     const runStarted = this.now();
     const output = await this.model.runDecoder({
@@ -301,7 +310,8 @@ export class DecodeScheduler {
       return;
     }
     if (!view) {
-      await this.pool.write(this.slots.indexOf(slot), output.present, to);
+      this.fitPool(to);
+      await this.pool.write(index, output.present, to);
       slot.length = to;
       sequence.apart = undefined;
     }
@@ -321,13 +331,15 @@ export class DecodeScheduler {
    * else is decoding, otherwise what the last measured speed does in `prefillPauseMs`.
    */
   private chunkFor(joining: Slot): number {
-    const othersDecoding = this.slots.some(
-      (slot) => slot !== joining && slot.sequence !== undefined && !isPrefilling(slot.sequence),
-    );
-    if (!othersDecoding) return this.prefillChunk;
+    if (!this.othersDecoding(joining)) return this.prefillChunk;
     const fits = this.prefillRate === undefined ? chunkQuantum : this.prefillRate * this.prefillPauseMs;
     const chunk = Math.floor(fits / chunkQuantum) * chunkQuantum;
     return Math.min(this.prefillChunk, Math.max(chunkQuantum, chunk));
+  }
+
+  /** Whether a sequence other than the one in `joining` is decoding. */
+  private othersDecoding(joining: Slot): boolean {
+    return this.slots.some((slot) => slot !== joining && slot.sequence !== undefined && !isPrefilling(slot.sequence));
   }
 
   /** One decoder run: every decoding sequence's last token at its own position; rows in between ride as padding. */

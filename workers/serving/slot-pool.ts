@@ -143,7 +143,8 @@ export class HostSlotPool implements SlotPool {
   async write(slot: number, prefill: KeyValueTensors, length: number): Promise<void> {
     const { numKvHeads, hiddenSize, numHeads } = this.model.manifest.text;
     const headSize = hiddenSize / numHeads;
-    this.fit(length);
+    // Only ever wider here: the other slots' positions are the caller's to keep (it fits the pool first).
+    if (length > this.width) this.fit(length);
     const copy = (targetData: Float32Array | Uint16Array, source: Tensor) => {
       const sourceData = source.data as Float32Array | Uint16Array;
       const sourceWidth = source.dims[2]!;

@@ -57,8 +57,8 @@ export async function serveOurs(request: ServeRequest): Promise<ServeReport> {
 
 /**
  * Four sequences decode; once each has streamed a few tokens, a `joinPrompt`-position prompt joins. Returns the
- * largest gap between two tokens of the four from the join until the newcomer's prompt is all in the cache (then the
- * four are stopped). `prefillChunk` caps its chunks; `prefillPauseMs` sizes them (Infinity: always the cap).
+ * largest gap between two tokens of the four from the join until each has had its token of the step after the
+ * newcomer's prompt is all in the cache (that gap holds the prompt's last run), then stops them. `prefillChunk` caps its chunks; `prefillPauseMs` sizes them (Infinity: always the cap).
  */
 async function joinPauseMs(
   model: Awaited<ReturnType<typeof loadLanguageModel>>,
@@ -67,6 +67,7 @@ async function joinPauseMs(
   prefillPauseMs: number,
 ): Promise<number> {
   let joining = false;
+  let closingTokens = 0;
   let prefilled = 0;
   let largest = 0;
   const promptLength = request.joinPrompt!;
@@ -77,15 +78,16 @@ async function joinPauseMs(
     prefillPauseMs,
     observer: {
       token: (gap) => {
-        if (joining) largest = Math.max(largest, gap);
-      },
-      prefill: (positions) => {
         if (!joining) return;
-        prefilled += positions;
-        if (prefilled >= promptLength) {
+        largest = Math.max(largest, gap);
+        // The step after the prompt's last run: the four runners and the newcomer each get a token.
+        if (prefilled >= promptLength && ++closingTokens === 5) {
           joining = false;
           runnersStop.abort();
         }
+      },
+      prefill: (positions) => {
+        if (joining) prefilled += positions;
       },
     },
   });

@@ -37,7 +37,8 @@ ENV NODE_ENV=production \
     NVIDIA_DRIVER_CAPABILITIES=compute,utility,graphics \
     XDG_RUNTIME_DIR=/tmp \
     MALLOC_MMAP_THRESHOLD_=33554432 \
-    MALLOC_TRIM_THRESHOLD_=1073741824
+    MALLOC_TRIM_THRESHOLD_=1073741824 \
+    MALLOC_MMAP_MAX_=0
 COPY --from=node /usr/local/bin/node /usr/local/bin/node
 WORKDIR /app
 COPY --from=dependencies --chown=root:root /app/node_modules ./node_modules

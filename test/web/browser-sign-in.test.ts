@@ -83,6 +83,13 @@ describe.skipIf(!hasChromium)('web chat behind WEB_ACCESS_TOKEN in a real browse
     const call = model.calls.at(-1);
     expect(call?.request.question).toBe('Hello, who are you?');
     expect(await finished.locator('.text').textContent()).toBe(call?.result?.text);
+
+    // The session ends (expired, signed out elsewhere): the next message takes the page back to the sign-in page.
+    await context.clearCookies();
+    await question.fill('Still there?');
+    await question.press('Enter');
+    await page.waitForURL((url) => url.pathname === '/sign-in');
+    await page.getByLabel(t('en', 'access.token_label')).waitFor();
     await context.close();
   });
 });

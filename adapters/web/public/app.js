@@ -58,8 +58,19 @@ function applyStrings() {
   document.title = text('web.title');
 }
 
+/** Sends the page to the sign-in page the server named (a 401 `{ login }`: the session expired or was revoked). */
+function signInAgain(body) {
+  const login = typeof body?.login === 'string' && body.login.startsWith('/') && !body.login.startsWith('//');
+  if (login) window.location.assign(body.login);
+  return login;
+}
+
 async function fetchJson(url, options) {
   const response = await fetch(url, options);
+  if (response.status === 401) {
+    const body = await response.json().catch(() => undefined);
+    if (signInAgain(body)) return new Promise(() => {}); // the page is leaving
+  }
   if (!response.ok) {
     const error = new Error(`${options?.method ?? 'GET'} ${url}: HTTP ${response.status}`);
     // The server's own localized explanation (the rate limit's "slow down"), when it sent one.
@@ -289,6 +300,13 @@ function openEvents() {
       }
     } else if (source.readyState !== EventSource.OPEN) {
       showError(text('web.connection_lost'));
+      // A stream refused for an expired session is not retried by the browser: ask whether that is why.
+      if (source.readyState === EventSource.CLOSED) {
+        fetch('/api/info').then(
+          async (response) => response.status === 401 && signInAgain(await response.json().catch(() => undefined)),
+          () => {},
+        );
+      }
     }
   });
 }

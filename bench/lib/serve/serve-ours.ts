@@ -68,7 +68,7 @@ async function joinPauseMs(
 ): Promise<number> {
   let joining = false;
   let closingTokens = 0;
-  let prefilled = 0;
+  let prefilled = false;
   let largest = 0;
   const promptLength = request.joinPrompt!;
   const runnersStop = new AbortController();
@@ -81,13 +81,15 @@ async function joinPauseMs(
         if (!joining) return;
         largest = Math.max(largest, gap);
         // The step after the prompt's last run: the four runners and the newcomer each get a token.
-        if (prefilled >= promptLength && ++closingTokens === 5) {
+        if (prefilled && ++closingTokens === 5) {
           joining = false;
           runnersStop.abort();
         }
       },
-      prefill: (positions) => {
-        if (joining) prefilled += positions;
+      // The runners had their first tokens before the join: this one is the newcomer's (its prompt is in the cache;
+      // the prompt may have been cut to the context budget, so its length is not the sign).
+      firstToken: () => {
+        if (joining) prefilled = true;
       },
     },
   });

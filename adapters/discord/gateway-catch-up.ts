@@ -51,9 +51,12 @@ export class GatewayCatchUp {
     const sockets: WebSocket[] = [];
     const collected: CatchUpEvent[] = [];
     let catchUp: GatewayCatchUp | undefined;
+    // Until this returns, events go to `collected`; then to the instance's backlog until drain() (the new client is
+    // logging in meanwhile, and only the old session carries what is sent before its IDENTIFY); then to `deliver`.
     const onEvent = (event: CatchUpEvent) => {
-      if (catchUp?.deliver !== undefined) catchUp.deliver(event);
-      else collected.push(event);
+      if (catchUp === undefined) collected.push(event);
+      else if (catchUp.deliver !== undefined) catchUp.deliver(event);
+      else catchUp.events.push(event);
     };
     const outcomes = await Promise.all(
       sessions.map((session) => resumeOne(session, options, onEvent, (socket) => sockets.push(socket))),

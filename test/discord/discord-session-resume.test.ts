@@ -106,4 +106,23 @@ describe('Discord adapter: the gateway session outlives its process', () => {
     expect(sessionAfter).toBeDefined();
     expect(sessionAfter).not.toBe(sessionBefore);
   });
+
+  it('answers a message sent after the old session was resumed and before the new one exists (only the old carries it)', async () => {
+    rig.discord.resumeWindowMs = Number.POSITIVE_INFINITY;
+    await adapters.at(-1)?.close();
+    let between: string | undefined;
+    // The next process has resumed the old session and is logging its own client in: Discord sends the message on
+    // the old session only, which the next process holds open until its client is ready.
+    rig.discord.onGatewayBot = () => {
+      rig.discord.onGatewayBot = undefined;
+      between = ask('sent while the next process logs in');
+    };
+    const resumesBefore = rig.discord.resumes.length;
+    await startAnother();
+    expect(rig.discord.resumes.length).toBe(resumesBefore + 1);
+    expect(between).toBeDefined();
+    await answered(between ?? '');
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    expect(answerTo(rig.discord, ids.general, between ?? '')).toHaveLength(1);
+  });
 });

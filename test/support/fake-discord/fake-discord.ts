@@ -221,6 +221,9 @@ export class FakeDiscord {
   /** Shards `GET /gateway/bot` recommends. @defaultValue 1 */
   recommendedShards = 1;
 
+  /** Called when a client asks `GET /gateway/bot`: as it logs in, before its IDENTIFY. */
+  onGatewayBot: (() => void) | undefined;
+
   private dispatchTo(session: GatewaySession, type: string, data: unknown): number {
     session.sequence += 1;
     const event = { s: session.sequence, t: type, d: data };
@@ -729,6 +732,7 @@ export class FakeDiscord {
 
     let match: RegExpExecArray | null;
     if (method === 'GET' && route === '/gateway/bot') {
+      this.onGatewayBot?.();
       return respond(200, {
         url: `ws://127.0.0.1:${this.port}`,
         shards: this.recommendedShards,

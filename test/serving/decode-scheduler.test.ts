@@ -263,7 +263,15 @@ describe('DecodeScheduler', () => {
     const joiner: GenerationRequest = { promptTokenIds: prompt(61, 300), settings: { ...greedy, maxNewTokens: 4 } };
     const [runnerResult, joinerResult] = await inBatch(
       scheduler,
-      [{ ...runner, onText: () => void (runnerStreaming = true) }, joiner],
+      [
+        {
+          ...runner,
+          onText: () => {
+            runnerStreaming = true;
+          },
+        },
+        joiner,
+      ],
       [undefined, { of: 0, updates: 2 }],
     );
     await scheduler.close();

@@ -58,19 +58,27 @@ function applyStrings() {
   document.title = text('web.title');
 }
 
-/** Sends the page to the sign-in page the server named (a 401 `{ login }`: the session expired or was revoked). */
-function signInAgain(body) {
-  const login = typeof body?.login === 'string' && body.login.startsWith('/') && !body.login.startsWith('//');
-  if (login) window.location.assign(body.login);
-  return login;
+/**
+ * True when `response` is a 401 naming the sign-in page (the session expired or was revoked): the page is then sent
+ * there. Reads a copy of the body, so a caller can still read the original.
+ */
+async function signInIfExpired(response) {
+  if (response.status !== 401) return false;
+  const login = await response
+    .clone()
+    .json()
+    .then(
+      (body) => body?.login,
+      () => undefined,
+    );
+  if (typeof login !== 'string' || !login.startsWith('/') || login.startsWith('//')) return false;
+  window.location.assign(login);
+  return true;
 }
 
 async function fetchJson(url, options) {
   const response = await fetch(url, options);
-  if (response.status === 401) {
-    const body = await response.json().catch(() => undefined);
-    if (signInAgain(body)) return new Promise(() => {}); // the page is leaving
-  }
+  if (await signInIfExpired(response)) return new Promise(() => {}); // the page is leaving
   if (!response.ok) {
     const error = new Error(`${options?.method ?? 'GET'} ${url}: HTTP ${response.status}`);
     // The server's own localized explanation (the rate limit's "slow down"), when it sent one.
@@ -302,10 +310,7 @@ function openEvents() {
       showError(text('web.connection_lost'));
       // A stream refused for an expired session is not retried by the browser: ask whether that is why.
       if (source.readyState === EventSource.CLOSED) {
-        fetch('/api/info').then(
-          async (response) => response.status === 401 && signInAgain(await response.json().catch(() => undefined)),
-          () => {},
-        );
+        fetch('/api/info').then(signInIfExpired, () => {});
       }
     }
   });

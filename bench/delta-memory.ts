@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { writeHfConfig } from '../test/model/builder-test-support.ts';
 import { presets, type TextConfig } from '../workers/model/config.ts';
 import { toFloat16 } from '../workers/model/quantize/float16.ts';
 import { llamaWeightSpecs } from '../workers/model/weights/llama-weight-specs.ts';
@@ -60,21 +61,7 @@ function writeCheckpoint(
     writeSync(descriptor, new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
   }
   closeSync(descriptor);
-  writeFileSync(
-    join(directory, 'config.json'),
-    JSON.stringify({
-      model_type: 'llama',
-      hidden_act: 'silu',
-      hidden_size: config.hiddenSize,
-      intermediate_size: config.intermediateSize,
-      num_hidden_layers: config.numLayers,
-      num_attention_heads: config.numHeads,
-      num_key_value_heads: config.numKvHeads,
-      rms_norm_eps: config.rmsNormEps,
-      max_position_embeddings: config.maxPositions,
-      vocab_size: config.vocabSize,
-    }),
-  );
+  writeHfConfig(directory, config);
   writeFileSync(join(directory, 'tokenizer.json'), '{}');
   return offset;
 }

@@ -58,7 +58,8 @@ export async function serveOurs(request: ServeRequest): Promise<ServeReport> {
 /**
  * Four sequences decode; once each has streamed a few tokens, a `joinPrompt`-position prompt joins. Returns the
  * largest gap between two tokens of the four from the join until each has had its token of the step after the
- * newcomer's prompt is all in the cache (that gap holds the prompt's last run), then stops them. `prefillChunk` caps its chunks; `prefillPauseMs` sizes them (Infinity: always the cap).
+ * newcomer's prompt is all in the cache (that gap holds the prompt's last run), then stops them. `prefillChunk` caps
+ * its chunks; `prefillPauseMs` sizes them (Infinity: always the cap).
  */
 async function joinPauseMs(
   model: Awaited<ReturnType<typeof loadLanguageModel>>,
@@ -70,7 +71,6 @@ async function joinPauseMs(
   let closingTokens = 0;
   let prefilled = false;
   let largest = 0;
-  const promptLength = request.joinPrompt!;
   const runnersStop = new AbortController();
   const scheduler = new DecodeScheduler(model, {
     batchSize: 5,
@@ -112,7 +112,7 @@ async function joinPauseMs(
   });
   await started;
   const long = serveTrace(1, request.seed + 2)[0]!.promptTokenIds;
-  const prompt = Array.from({ length: promptLength }, (_, index) => long[index % long.length]!);
+  const prompt = Array.from({ length: request.joinPrompt! }, (_, index) => long[index % long.length]!);
   joining = true;
   const joined = scheduler.submit({ promptTokenIds: prompt, settings: { ...greedy, maxNewTokens: 2 } });
   await Promise.all([...runners, joined]);

@@ -21,7 +21,14 @@ const elementTypeCodes = {
 export type Dimension = number | string;
 
 /** Attribute values a node can carry. Arrays of integers become INTS, of numbers FLOATS. */
-export type AttributeValue = number | string | number[] | { ints: number[] } | { floats: number[] } | { float: number };
+export type AttributeValue =
+  | number
+  | string
+  | number[]
+  | { ints: number[] }
+  | { floats: number[] }
+  | { float: number }
+  | { graph: onnxProto.onnx.IGraphProto };
 
 /** The opset domains the graphs use. */
 export const opsetImports = { '': 17, 'com.microsoft': 1 } as const;
@@ -96,18 +103,16 @@ function toAttribute(name: string, value: AttributeValue): onnxProto.onnx.IAttri
   if (Array.isArray(value)) return { name, type: AttributeType.INTS, ints: value };
   if ('ints' in value) return { name, type: AttributeType.INTS, ints: value.ints };
   if ('floats' in value) return { name, type: AttributeType.FLOATS, floats: value.floats };
+  if ('graph' in value) return { name, type: AttributeType.GRAPH, g: value.graph };
   return { name, type: AttributeType.FLOAT, f: value.float };
 }
 
-function valueInfo(name: string, type: ElementType, shape: readonly Dimension[]): onnxProto.onnx.IValueInfoProto {
+/** A value's type; without `shape`, of unknown rank (a branch output whose shape depends on the branch). */
+function valueInfo(name: string, type: ElementType, shape?: readonly Dimension[]): onnxProto.onnx.IValueInfoProto {
+  const dims = shape?.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d }));
   return {
     name,
-    type: {
-      tensorType: {
-        elemType: elementTypeCodes[type],
-        shape: { dim: shape.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
-      },
-    },
+    type: { tensorType: { elemType: elementTypeCodes[type], ...(dims ? { shape: { dim: dims } } : {}) } },
   };
 }
 
@@ -120,8 +125,8 @@ export class GraphBuilder {
   private readonly initializers: onnxProto.onnx.ITensorProto[] = [];
   private readonly inputs: onnxProto.onnx.IValueInfoProto[] = [];
   private readonly outputs: onnxProto.onnx.IValueInfoProto[] = [];
-  private readonly usedNames = new Set<string>();
-  private counter = 0;
+  private readonly usedNames: Set<string>;
+  private readonly counter: { next: number };
 
   /**
    * @param name - the graph's name
@@ -132,12 +137,25 @@ export class GraphBuilder {
     readonly name: string,
     private readonly data: InitializerSink,
     private readonly inlineLimit = 1024,
-  ) {}
+    /** The enclosing graph's names (a subgraph's names must not clash with any of them). */
+    scope?: { usedNames: Set<string>; counter: { next: number } },
+  ) {
+    this.usedNames = scope?.usedNames ?? new Set();
+    this.counter = scope?.counter ?? { next: 0 };
+  }
+
+  /**
+   * A graph nested in this one (a branch of `If`): it may read this graph's tensors by name, and its names are
+   * unique across both. Give it to a node with `{ graph: sub.encodeGraph() }`.
+   */
+  subgraph(name: string): GraphBuilder {
+    return new GraphBuilder(name, this.data, this.inlineLimit, { usedNames: this.usedNames, counter: this.counter });
+  }
 
   /** A fresh tensor name starting with `prefix`. */
   uniqueName(prefix: string): string {
     let name = prefix;
-    while (this.usedNames.has(name)) name = `${prefix}_${++this.counter}`;
+    while (this.usedNames.has(name)) name = `${prefix}_${++this.counter.next}`;
     this.usedNames.add(name);
     return name;
   }
@@ -149,8 +167,8 @@ export class GraphBuilder {
     return name;
   }
 
-  /** Declares a graph output (an existing tensor name). */
-  output(name: string, type: ElementType, shape: readonly Dimension[]): string {
+  /** Declares a graph output (an existing tensor name); a subgraph's may leave the shape unknown. */
+  output(name: string, type: ElementType, shape?: readonly Dimension[]): string {
     this.outputs.push(valueInfo(name, type, shape));
     return name;
   }
@@ -236,19 +254,24 @@ export class GraphBuilder {
     return output!;
   }
 
+  /** The finished graph (for a subgraph attribute; `encode` wraps the top-level one in a model). */
+  encodeGraph(): onnxProto.onnx.IGraphProto {
+    return {
+      name: this.name,
+      node: this.nodes,
+      initializer: this.initializers,
+      input: this.inputs,
+      output: this.outputs,
+    };
+  }
+
   /** Serializes the finished model (the graph plus opset imports) to protobuf bytes. */
   encode(producer = 'ziya-visual-bot'): Uint8Array {
     const model = onnx.ModelProto.create({
       irVersion: 8,
       producerName: producer,
       opsetImport: Object.entries(opsetImports).map(([domain, version]) => ({ domain, version })),
-      graph: {
-        name: this.name,
-        node: this.nodes,
-        initializer: this.initializers,
-        input: this.inputs,
-        output: this.outputs,
-      },
+      graph: this.encodeGraph(),
     });
     return onnx.ModelProto.encode(model).finish();
   }

@@ -165,6 +165,10 @@ export async function runDecoder(
     feeds[decoderTensorNames.pastKey(layer)] = options.past?.[decoderTensorNames.presentKey(layer)] ?? empty();
     feeds[decoderTensorNames.pastValue(layer)] = options.past?.[decoderTensorNames.presentValue(layer)] ?? empty();
   }
+  // float32 right-padded builds take decode_step: false is the GroupQueryAttention path these tests check.
+  if (session.inputNames.includes(decoderTensorNames.decodeStep)) {
+    feeds[decoderTensorNames.decodeStep] = tensor('bool', Uint8Array.of(0), []);
+  }
   const outputs = (await session.run(feeds)) as Record<string, Tensor>;
   return { logits: outputs[decoderTensorNames.logits]!.data as Float32Array, outputs };
 }

@@ -152,6 +152,7 @@ describe('generate', () => {
         tokenizer: model.tokenizer,
         cacheType: model.cacheType,
         sharedBufferSupported: undefined,
+        decodeSteps: false,
         embedTokens: (ids) => model.embedTokens(ids),
         emptyCache: (batch) => model.emptyCache(batch),
         allocateCache: (batch, length) => model.allocateCache(batch, length),

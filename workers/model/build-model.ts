@@ -13,7 +13,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { StartupError } from '../../src/cli/startup-error.ts';
 import { type ModelDtype, type PresetName, presets, type TextConfig, type VisionConfig } from './config.ts';
 import type { PaddingMode } from './decoder/attention-inputs.ts';
-import { buildDecoderGraph, decoderTensorCount } from './decoder/build-decoder-graph.ts';
+import { buildDecoderGraph, decoderTakesDecodeStep, decoderTensorCount } from './decoder/build-decoder-graph.ts';
 import { buildEmbedGraph } from './decoder/build-embed-graph.ts';
 import { checkpointName, describeCheckpoint } from './hub/describe-inputs.ts';
 import { type ModelManifest, manifestFileName, modelManifestSchema, ziyaDefaults } from './manifest.ts';
@@ -385,6 +385,7 @@ function writeModelFiles(
     textOnly: visionFile === undefined,
     dtype: options.dtype,
     decoderPadding: padding,
+    decodeSteps: decoderTakesDecodeStep(options.dtype, padding),
     text,
     ...(vision !== undefined ? { vision: vision.config } : {}),
     files: {

@@ -62,6 +62,11 @@ export const modelManifestSchema = z.object({
    * attention_bias) or `right` (GQA's native sequence lengths only; the fused CUDA kernels need this).
    */
   decoderPadding: z.enum(['any', 'right']).default('any'),
+  /**
+   * True when the decoder takes `decode_step` (float32 right-padded builds from this version on): batched decode steps
+   * then read the cache in place instead of copying it into presents. Older builds still run, with those copies.
+   */
+  decodeSteps: z.boolean().default(false),
   text: textConfig,
   vision: visionConfig.optional(),
   /** The checkpoints the weights came from: Hub repository and commit, or directory; each file's size and digest. */

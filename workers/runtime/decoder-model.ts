@@ -17,6 +17,12 @@ export interface DecoderStep {
   /** Tensors to write the presents into (a shared KV buffer); absent: onnxruntime allocates them. */
   presentInto?: KeyValueTensors;
   /**
+   * One position per row over a past that is only read ({@link DecoderModel.decodeSteps}): the output's `present` is
+   * then just the new position of each row, `[batch, kvHeads, 1, headSize]`, for the caller to store at index
+   * `Σ mask - 1` of that row's cache. Needs `sequence` 1 and no `presentInto`.
+   */
+  decodeStep?: boolean;
+  /**
    * Write the logits into a buffer the model keeps for this shape instead of a new array: saves an allocation per
    * step, but the returned logits are only valid until the next run of the same shape.
    */
@@ -42,6 +48,8 @@ export interface DecoderModel {
   readonly cacheType: CacheType;
   /** Whether presents may be written into the past's buffer; undefined until probed. */
   sharedBufferSupported: boolean | undefined;
+  /** Whether runs may be {@link DecoderStep.decodeStep} steps (float32 right-padded builds of this version on). */
+  readonly decodeSteps: boolean;
   embedTokens(ids: readonly number[]): Promise<Float32Array>;
   emptyCache(batch: number): KeyValueTensors;
   allocateCache(batch: number, length: number): KeyValueTensors;

@@ -48,7 +48,14 @@ export interface DeviceDecoding {
 export class LanguageModel implements DecoderModel {
   /** Whether presents can be written into the past's buffer (GroupQueryAttention's shared-buffer mode). */
   sharedBufferSupported: boolean | undefined;
+  readonly decodeSteps: boolean;
+  /** Whether the decoder takes `decode_step` (fed on every run). */
+  private readonly takesDecodeStep: boolean;
   private readonly logitsBuffers = new Map<string, Tensor>();
+  private static readonly stepFlags = {
+    on: tensor('bool', Uint8Array.of(1), []),
+    off: tensor('bool', Uint8Array.of(0), []),
+  };
 
   constructor(
     readonly directory: string,
@@ -62,6 +69,9 @@ export class LanguageModel implements DecoderModel {
   ) {
     // Pre-allocated device outputs are ignored by onnxruntime-node: the cache is chained, never shared.
     if (device) this.sharedBufferSupported = false;
+    // Device caches are chained presents; decode steps are for caches kept in host memory.
+    this.takesDecodeStep = decoderSession.inputNames.includes(decoderNames.decodeStep);
+    this.decodeSteps = !device && this.takesDecodeStep;
   }
 
   /** Shape of one layer's cache per sequence position: [kv heads, head size]. */
@@ -120,6 +130,7 @@ export class LanguageModel implements DecoderModel {
   private async runOnDevice(step: DecoderStep, device: DeviceDecoding): Promise<DecoderOutput> {
     const { capacity } = device;
     if (step.presentInto) throw new Error('a device cache is chained: presentInto is not supported on webgpu');
+    if (step.decodeStep) throw new Error('a device cache is chained: decode steps are not supported on webgpu');
     const total = step.attentionMask.length / step.batch;
     if (total > capacity) throw new RangeError(`${total} positions exceed the device cache's capacity ${capacity}`);
     let attentionMask = step.attentionMask;
@@ -152,6 +163,12 @@ export class LanguageModel implements DecoderModel {
       [decoderNames.attentionMask]: tensor('int64', step.attentionMask, [step.batch, total]),
       [decoderNames.numLogitsToKeep]: tensor('int64', BigInt64Array.of(BigInt(step.logitsToKeep)), []),
     };
+    if (step.decodeStep && (!this.decodeSteps || step.sequence !== 1 || step.presentInto)) {
+      throw new Error('a decode step takes one position per row, no presentInto, and a decoder built for it');
+    }
+    if (this.takesDecodeStep) {
+      feeds[decoderNames.decodeStep] = step.decodeStep ? LanguageModel.stepFlags.on : LanguageModel.stepFlags.off;
+    }
     const logitsInto = step.reuseLogits ? this.logitsBuffer(step.batch, step.logitsToKeep) : null;
     const fetches: Record<string, Tensor | null> = { [decoderNames.logits]: logitsInto };
     const layers = this.manifest.text.numLayers;

@@ -65,6 +65,15 @@ export function validateGraphs(
   expectDimension(embeds, 2, text.hiddenSize, directory, file);
   expectType(find(inputs, decoderNames.attentionMask, directory, file, 'input'), 'int64', directory, file);
   expectType(find(inputs, decoderNames.numLogitsToKeep, directory, file, 'input'), 'int64', directory, file);
+  const decodeStep = inputs.find((value) => value.name === decoderNames.decodeStep);
+  if (decodeStep !== undefined) expectType(decodeStep, 'bool', directory, file);
+  else if (manifest.decodeSteps) {
+    throw new ModelDirectoryError(
+      directory,
+      file,
+      `no ${decoderNames.decodeStep} input, but model.json says decodeSteps`,
+    );
+  }
   const logits = find(outputs, decoderNames.logits, directory, file, 'output');
   expectType(logits, 'float32', directory, file);
   expectDimension(logits, 2, text.vocabSize, directory, file);

@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ModelDtype, TextConfig } from '../../../workers/model/config.ts';
-import { buildDecoderGraph } from '../../../workers/model/decoder/build-decoder-graph.ts';
+import { buildDecoderGraph, decoderTakesDecodeStep } from '../../../workers/model/decoder/build-decoder-graph.ts';
 import { type ModelManifest, ziyaDefaults } from '../../../workers/model/manifest.ts';
 import { ExternalDataWriter, GraphBuilder } from '../../../workers/model/onnx/graph-builder.ts';
 import { BuildProgress } from '../../../workers/model/progress.ts';
@@ -113,6 +113,7 @@ export function writeTestModel(
     textOnly: true,
     dtype,
     decoderPadding: padding,
+    decodeSteps: decoderTakesDecodeStep(dtype, padding),
     text: config,
     files: { decoder: 'decoder.onnx', embed: 'embed.onnx', tokenizer: 'tokenizer.json' },
     template: { ...ziyaDefaults.template, stop: [...ziyaDefaults.template.stop] },

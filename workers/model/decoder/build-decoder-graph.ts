@@ -10,6 +10,7 @@ import { addAttentionInputs, type PaddingMode } from './attention-inputs.ts';
 import { cacheElementType, decoderTensorNames } from './decoder-contract.ts';
 import { addLinear, stackRows } from './linear-projection.ts';
 import { rotaryCache } from './rotary-cache.ts';
+import { addStepAttention } from './step-attention.ts';
 
 /** What `buildDecoderGraph` needs. */
 export interface DecoderGraphOptions {
@@ -21,6 +22,11 @@ export interface DecoderGraphOptions {
   progress: BuildProgress;
   /** Where padding may sit in `attention_mask`. @defaultValue 'any' */
   padding?: PaddingMode;
+}
+
+/** Whether a build's decoder takes `decode_step` (see step-attention.ts): float32 activations, right padding. */
+export function decoderTakesDecodeStep(dtype: ModelDtype, padding: PaddingMode): boolean {
+  return padding === 'right' && cacheElementType(dtype) === 'float32';
 }
 
 /** ONNX TensorProto code of float16/float32 for Cast's `to`. */
@@ -79,6 +85,9 @@ export function buildDecoderGraph(options: DecoderGraphOptions): void {
       graph.input(names.pastValue(layer), compute, ['batch', numKvHeads, 'past_sequence', head]);
     }
     const logitsToKeep = graph.input(names.numLogitsToKeep, 'int64', []);
+    // Batched decode steps over a cache the caller keeps (see step-attention.ts): float32 right-padded builds.
+    const stepMode = decoderTakesDecodeStep(dtype, options.padding ?? 'any');
+    const decodeStep = stepMode ? graph.input(names.decodeStep, 'bool', []) : undefined;
 
     const hiddenInput = compute === 'float16' ? graph.op('Cast', [embeds], { to: castTo.float16 }) : embeds;
 
@@ -88,6 +97,12 @@ export function buildDecoderGraph(options: DecoderGraphOptions): void {
       compute: compute === 'float16' ? 'float16' : 'float32',
       padding: options.padding ?? 'any',
     });
+    const pastLengths = stepMode
+      ? graph.op('Unsqueeze', [
+          graph.op('Cast', [attentionInputs.seqlensK], { to: castTo.int64 }),
+          graph.constant('int64', [1], [1]),
+        ])
+      : undefined;
 
     const rotary = rotaryCache(config.maxPositions, head, config.ropeTheta);
     const half = head / 2;
@@ -127,27 +142,66 @@ export function buildDecoderGraph(options: DecoderGraphOptions): void {
         readChecked(weights, tensorNames.valueProjection, [keyValueSize, hidden], progress),
       ]);
       const packedQkv = addLinear(graph, `${prefix}.attn.qkv_proj`, qkv, dtype)(attentionInput);
-      const [attention] = graph.node(
-        'GroupQueryAttention',
-        [
-          packedQkv,
-          '',
-          '',
-          names.pastKey(layer),
-          names.pastValue(layer),
-          attentionInputs.seqlensK,
-          attentionInputs.totalSequenceLength,
-          cosCache,
-          sinCache,
-          ...(attentionInputs.attentionBias === undefined ? [] : ['', attentionInputs.attentionBias]),
-        ],
-        {
-          outputs: [`${prefix}.attn.output`, names.presentKey(layer), names.presentValue(layer)],
-          attributes: { num_heads: numHeads, kv_num_heads: numKvHeads, do_rotary: 1, rotary_interleaved: 0 },
-          domain: 'com.microsoft',
-          name: `${prefix}.attn.gqa`,
-        },
-      );
+      const attentionOutputs = [`${prefix}.attn.output`, names.presentKey(layer), names.presentValue(layer)];
+      const groupQueryAttention = (into: GraphBuilder, outputs: string[]) =>
+        into.node(
+          'GroupQueryAttention',
+          [
+            packedQkv,
+            '',
+            '',
+            names.pastKey(layer),
+            names.pastValue(layer),
+            attentionInputs.seqlensK,
+            attentionInputs.totalSequenceLength,
+            cosCache,
+            sinCache,
+            ...(attentionInputs.attentionBias === undefined ? [] : ['', attentionInputs.attentionBias]),
+          ],
+          {
+            outputs,
+            attributes: { num_heads: numHeads, kv_num_heads: numKvHeads, do_rotary: 1, rotary_interleaved: 0 },
+            domain: 'com.microsoft',
+            name: `${prefix}.attn.gqa`,
+          },
+        );
+      if (decodeStep === undefined || pastLengths === undefined) {
+        groupQueryAttention(graph, attentionOutputs);
+      } else {
+        // decode_step picks the branch per run: GQA with a present (prompts, lone generation, device caches), or
+        // one position per row over a past that is only read, returning the new key and value as the "present".
+        const branch = (name: string, body: (into: GraphBuilder) => string[]) => {
+          const into = graph.subgraph(`${prefix}.attn.${name}`);
+          for (const output of body(into)) into.output(output, compute);
+          return { graph: into.encodeGraph() };
+        };
+        graph.node('If', [decodeStep], {
+          outputs: attentionOutputs,
+          attributes: {
+            then_branch: branch('step', (into) =>
+              addStepAttention(into, {
+                packedQkv,
+                pastKey: names.pastKey(layer),
+                pastValue: names.pastValue(layer),
+                pastLengths,
+                cosCache,
+                sinCache,
+                numHeads,
+                numKvHeads,
+                headSize: head,
+              }),
+            ),
+            else_branch: branch('gqa', (into) =>
+              groupQueryAttention(
+                into,
+                attentionOutputs.map((output) => into.uniqueName(`${output}.gqa`)),
+              ),
+            ),
+          },
+          name: `${prefix}.attn.if_step`,
+        });
+      }
+      const attention = attentionOutputs[0];
       const outputProjection = readChecked(weights, tensorNames.outputProjection, [hidden, hidden], progress);
       pending = addLinear(graph, `${prefix}.attn.o_proj`, outputProjection, dtype)(attention!);
 
@@ -190,9 +244,11 @@ export function buildDecoderGraph(options: DecoderGraphOptions): void {
     }
 
     graph.output(names.logits, 'float32', ['batch', 'logits_to_keep', config.vocabSize]);
+    // A decode step's presents hold its new positions only, so their length is not the mask's there.
+    const presentShape = ['batch', numKvHeads, stepMode ? 'present_sequence' : 'total_sequence', head];
     for (let layer = 0; layer < config.numLayers; layer++) {
-      graph.output(names.presentKey(layer), compute, ['batch', numKvHeads, 'total_sequence', head]);
-      graph.output(names.presentValue(layer), compute, ['batch', numKvHeads, 'total_sequence', head]);
+      graph.output(names.presentKey(layer), compute, presentShape);
+      graph.output(names.presentValue(layer), compute, presentShape);
     }
     writeFileSync(options.path, graph.encode());
   } finally {

@@ -7,11 +7,16 @@
  * N positions get logits; 0 means every position).
  * decoder outputs: `logits` float32 [batch, num_logits_to_keep, vocab]; `present.{i}.key|value`
  * [batch, numKvHeads, total_sequence, headSize] in the compute dtype.
+ *
+ * float32 builds with right padding also take `decode_step` bool scalar. True: one new position per row (sequence 1)
+ * over a past that is only read (row b's cached positions are `[0, Σ mask_b - 1)`), and `present.{i}.key|value` hold
+ * just the new position, [batch, numKvHeads, 1, headSize], for the caller to store in its cache. False: as above.
  */
 export const decoderTensorNames = {
   inputsEmbeds: 'inputs_embeds',
   attentionMask: 'attention_mask',
   numLogitsToKeep: 'num_logits_to_keep',
+  decodeStep: 'decode_step',
   logits: 'logits',
   pastKey: (layer: number) => `past_key_values.${layer}.key`,
   pastValue: (layer: number) => `past_key_values.${layer}.value`,

@@ -21,8 +21,8 @@ const pairs = [
 
 /**
  * Builds (unless already there) the preset's model directories and matching GGUF files under `cacheDirectory`.
- * A directory counts as built when its `model.json` names the same random source, dtype and (batchable) right
- * padding; a GGUF is written to a temporary
+ * A directory counts as built when its `model.json` names the same random source, dtype, (batchable) right
+ * padding and decode steps; a GGUF is written to a temporary
  * name and renamed, so an interrupted write is redone.
  */
 export function ensureBenchModels(
@@ -39,7 +39,8 @@ export function ensureBenchModels(
       existsSync(join(modelDirectory, manifestFileName)) &&
       readManifest(modelDirectory).source === source &&
       readManifest(modelDirectory).dtype === dtype &&
-      readManifest(modelDirectory).decoderPadding === 'right';
+      readManifest(modelDirectory).decoderPadding === 'right' &&
+      readManifest(modelDirectory).decodeSteps;
     if (!built) {
       log(`building ${preset} ${dtype} into ${modelDirectory} …`);
       const result = buildModel({ out: modelDirectory, dtype, preset, seed });

@@ -29,6 +29,8 @@ const tokenizer = createTestTokenizer();
 let directory: string;
 let right: LanguageModel;
 let any: LanguageModel;
+/** fp16 activations: a right-padded decoder without decode steps, whose presents are the whole cache. */
+let half: LanguageModel;
 
 beforeAll(async () => {
   directory = mkdtempSync(join(tmpdir(), 'scheduler-'));
@@ -36,13 +38,14 @@ beforeAll(async () => {
   for (const padding of ['right', 'any'] as const) {
     writeTestModel(join(directory, padding), { seed: 5, padding, config });
   }
-  const load = (padding: string) =>
-    loadLanguageModel(join(directory, padding), { executionProvider: 'cpu', threads: 1, tokenizer });
-  [right, any] = await Promise.all([load('right'), load('any')]);
+  writeTestModel(join(directory, 'half'), { seed: 5, padding: 'right', config, dtype: 'fp16' });
+  const load = (name: string) =>
+    loadLanguageModel(join(directory, name), { executionProvider: 'cpu', threads: 1, tokenizer });
+  [right, any, half] = await Promise.all([load('right'), load('any'), load('half')]);
 });
 
 afterAll(async () => {
-  await Promise.all([right?.dispose(), any?.dispose()]);
+  await Promise.all([right?.dispose(), any?.dispose(), half?.dispose()]);
   rmSync(directory, { recursive: true, force: true });
 });
 
@@ -134,7 +137,8 @@ describe('DecodeScheduler', () => {
 
   it('keeps a decoding row within 1e-4 of its batch-1 logits while others share the step', async () => {
     const probe: GenerationRequest = { promptTokenIds: prompt(0, 12), settings: { ...greedy, maxNewTokens: 16 } };
-    const aloneLogits = await recordRowZeroLogits(right, (model) => generate(model, probe));
+    // Alone through GroupQueryAttention (presents in a shared buffer); in the batch, decode steps.
+    const aloneLogits = await recordRowZeroLogits(right, (model) => generate(model, probe), { decodeSteps: false });
     const batchLogits = await recordRowZeroLogits(right, async (model) => {
       // Whole prompts per prefill run: a decode step is then the only single-position run.
       const scheduler = new DecodeScheduler(model, { batchSize: 4, prefillChunk: 1024 });
@@ -293,6 +297,47 @@ describe('DecodeScheduler', () => {
     expect(joinerResult!.tokenIds).toEqual((await alone(right, joiner)).tokenIds);
   });
 
+  it('decodes in steps that read the pool in place, and with whole presents where the decoder has no such steps', async () => {
+    const requests = [9, 40, 17].map((length, index) => ({
+      promptTokenIds: prompt(index + 70, length),
+      settings: { ...greedy, maxNewTokens: 10 },
+    }));
+    for (const model of [right, half]) {
+      const steps: { decodeStep: boolean; presentInto: boolean; presentPositions: number }[] = [];
+      const recording: DecoderModel = Object.create(model, {
+        runDecoder: {
+          value: async (step: DecoderStep) => {
+            const output = await model.runDecoder(step);
+            if (step.sequence === 1 && step.batch > 1) {
+              const presentPositions = output.present.keys[0]!.dims[2]!;
+              steps.push({
+                decodeStep: step.decodeStep === true,
+                presentInto: step.presentInto !== undefined,
+                presentPositions,
+              });
+            }
+            return output;
+          },
+        },
+      });
+      const expected: GenerationResult[] = [];
+      for (const request of requests) expected.push(await alone(model, request));
+      const scheduler = new DecodeScheduler(recording, { batchSize: 3 });
+      const results = await Promise.all(requests.map((request) => scheduler.submit(request)));
+      await scheduler.close();
+      expect(
+        results.map((result) => result.tokenIds),
+        model.manifest.dtype,
+      ).toEqual(expected.map((result) => result.tokenIds));
+      expect(steps.length).toBeGreaterThan(8);
+      if (model === right) {
+        expect(steps.every((step) => step.decodeStep && !step.presentInto && step.presentPositions === 1)).toBe(true);
+      } else {
+        expect(steps.every((step) => !step.decodeStep && step.presentInto && step.presentPositions >= 128)).toBe(true);
+      }
+    }
+  });
+
   it('refuses to batch a decoder built with --padding any, and runs it at batch size 1', async () => {
     expect(() => new DecodeScheduler(any, { batchSize: 4 })).toThrow(/--padding right/);
     const request: GenerationRequest = { promptTokenIds: prompt(1, 30), settings: greedy };
@@ -312,6 +357,7 @@ describe('DecodeScheduler', () => {
 async function recordRowZeroLogits(
   model: LanguageModel,
   work: (model: DecoderModel) => Promise<unknown>,
+  options: { decodeSteps?: boolean } = {},
 ): Promise<Float32Array[]> {
   const recorded: Float32Array[] = [];
   const vocabulary = model.manifest.text.vocabSize;
@@ -319,6 +365,7 @@ async function recordRowZeroLogits(
     manifest: model.manifest,
     tokenizer: model.tokenizer,
     cacheType: model.cacheType,
+    decodeSteps: options.decodeSteps ?? model.decodeSteps,
     get sharedBufferSupported() {
       return model.sharedBufferSupported;
     },

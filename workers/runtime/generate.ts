@@ -1,7 +1,11 @@
 import type { DecoderModel, KeyValueTensors } from './decoder-model.ts';
 import { releaseCache } from './device-cache-graphs.ts';
 import type { GenerationRequest, GenerationResult } from './generation-types.ts';
+import type { Tensor } from './onnx-session.ts';
 import { SequenceProgress } from './sequence-progress.ts';
+import { type HostCache, storeNewPositions } from './store-new-positions.ts';
+
+const hostData = (value: Tensor) => value.data as HostCache;
 
 /** How the KV cache moves between decoder runs. */
 export type CacheMode = 'shared' | 'chained';
@@ -64,8 +68,9 @@ export class EmbeddingMemo {
 
 /**
  * Generates one reply: a prefill over the whole prompt, then one decoder run per token with the KV cache. In
- * `shared` mode the cache is one buffer of the final length that the decoder updates in place (GroupQueryAttention's
- * shared past/present buffer); in `chained` mode each run's presents become the next run's pasts.
+ * `shared` mode the cache is one buffer of the final length: a decoder built for decode steps reads it in place and
+ * its new positions are stored into it; an older one updates it in place as its presents (GroupQueryAttention's
+ * shared past/present buffer). In `chained` mode each run's presents become the next run's pasts.
  */
 export async function generate(
   model: DecoderModel,
@@ -122,6 +127,12 @@ export async function generate(
 
   let total = promptTokens;
   let steps = 0;
+  // With a shared buffer, a decoder built for decode steps reads it in place and returns only the new position,
+  // stored here; otherwise each run returns the whole cache as its presents.
+  const hostBuffer =
+    buffer !== undefined && model.decodeSteps
+      ? { keys: buffer.keys.map(hostData), values: buffer.values.map(hostData) }
+      : undefined;
   while (!progress.finished) {
     if (request.signal?.aborted) {
       progress.finish('aborted');
@@ -136,11 +147,15 @@ export async function generate(
       past,
       logitsToKeep: 1,
       reuseLogits: true,
-      ...(buffer ? { presentInto: buffer } : {}),
+      ...(hostBuffer ? { decodeStep: true } : buffer ? { presentInto: buffer } : {}),
     });
-    // Chained: the previous step's cache is done with (device memory is freed now, host memory left to the GC).
-    if (past !== output.present) releaseCache(past);
-    past = output.present;
+    if (hostBuffer) {
+      storeNewPositions(hostBuffer, capacity, [{ row: 0, position: total - 1 }], output.present);
+    } else {
+      // Chained: the previous step's cache is done with (device memory is freed now, host memory left to the GC).
+      if (past !== output.present) releaseCache(past);
+      past = output.present;
+    }
     steps++;
     progress.accept(output.logits);
   }

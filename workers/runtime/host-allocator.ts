@@ -1,9 +1,10 @@
 /**
- * glibc malloc settings for CPU decoding. onnxruntime-node 1.30 copies every CPU input of a run into memory it
- * allocates for that run (its runs leave the JS thread), so each decode step copies the whole KV cache it is given.
- * With glibc's defaults those buffers of megabytes are fresh mmap()s, page-faulted in and unmapped every step; with
- * these they come from the heap and are reused. Measured on the `small` preset, 8 sequences, 2 cores: decode
- * 31.3 → 52.6 tok/s aggregate, system time 33 s → 8 s (README, "Continuous batching").
+ * glibc malloc settings for CPU decoding. onnxruntime-node 1.30 copies every output of a run into a new JS buffer
+ * (pre-allocated ones included), so a run whose presents are the whole KV cache copies it: prompts prefilled apart,
+ * and every step of decoders built before decode steps (`decode_step`). With glibc's defaults those buffers of
+ * megabytes are fresh mmap()s, page-faulted in and unmapped each run; with these they come from the heap and are
+ * reused. Measured on the `small` preset, 8 sequences, 2 cores, before decode steps: decode 31.3 → 52.6 tok/s
+ * aggregate, system time 33 s → 8 s (README, "Continuous batching").
  *
  * They must be in the environment when the process starts (glibc reads them once): `npm start` and the worker image
  * set them. MALLOC_MMAP_MAX_=0 covers what the threshold cannot (32 MiB is its ceiling): one layer's cache of 16
@@ -38,8 +39,8 @@ export function hostAllocatorAdvice(
     .map(([name, value]) => `${name}=${value}`)
     .join(' ');
   return (
-    `${missing.length > 1 ? `${missing.slice(0, -1).join(', ')} and ${missing.at(-1)}` : missing[0]} not set: every decode step maps, faults in and unmaps fresh memory for its copy of the ` +
-    `KV cache (up to 1.7× slower at 8 sequences). Start the worker with ${settings} in its environment (npm start and ` +
+    `${missing.length > 1 ? `${missing.slice(0, -1).join(', ')} and ${missing.at(-1)}` : missing[0]} not set: each run that returns a KV cache maps, faults in and unmaps fresh memory ` +
+    `for its copy (decode steps of older builds up to 1.7× slower at 8 sequences). Start the worker with ${settings} in its environment (npm start and ` +
     'the worker image do)'
   );
 }

@@ -363,6 +363,9 @@ export class DecodeScheduler {
     }
     this.fitPool(width);
     const cache = this.pool.rows(rows);
+    // A decode step reads the cache where it lies and returns only the new positions; otherwise the presents are
+    // the whole cache again, written in place or adopted.
+    const decodeStep = this.model.decodeSteps && this.pool.append !== undefined;
     const output = await this.model.runDecoder({
       inputsEmbeds: await this.embeddings.rowsOf(tokens),
       batch: rows,
@@ -371,9 +374,16 @@ export class DecodeScheduler {
       past: cache,
       logitsToKeep: 1,
       reuseLogits: true,
-      ...(this.pool.inPlace ? { presentInto: cache } : {}),
+      ...(decodeStep ? { decodeStep } : this.pool.inPlace ? { presentInto: cache } : {}),
     });
-    if (!this.pool.inPlace) this.pool.adopt(output.present);
+    if (decodeStep) {
+      this.pool.append!(
+        decoding.map((slot) => ({ row: this.slots.indexOf(slot), position: slot.length })),
+        output.present,
+      );
+    } else if (!this.pool.inPlace) {
+      this.pool.adopt(output.present);
+    }
     const now = this.now();
     this.observer.step?.(decoding.length, now - started);
     for (const slot of decoding) {

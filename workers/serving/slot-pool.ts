@@ -1,5 +1,6 @@
 import type { DecoderModel, KeyValueTensors } from '../runtime/decoder-model.ts';
 import { type Tensor, tensor } from '../runtime/onnx-session.ts';
+import { type NewPosition, storeNewPositions } from '../runtime/store-new-positions.ts';
 
 /**
  * Where the decode scheduler keeps the KV cache of its sequences: `size` slots (batch rows) of `capacity` positions,
@@ -35,6 +36,11 @@ export interface SlotPool {
   /** Takes a step's presents as the new cache (pools that are not {@link SlotPool.inPlace}). */
   adopt(present: KeyValueTensors): void;
   /**
+   * Stores a decode step's new positions (`DecoderStep.decodeStep`: `added` is `[rows, kvHeads, 1, headSize]` per
+   * layer) at `position` of the slot of each listed batch row. Pools without it take presents instead.
+   */
+  append?(rows: readonly NewPosition[], added: KeyValueTensors): void;
+  /**
    * The cache of one slot, `[1, kvHeads, capacity, headSize]` over the pool's own memory, so that a joining
    * sequence's prompt can be written in place chunk by chunk; undefined when the pool cannot give such a view
    * (device memory): the prompt is then prefilled apart and copied in with {@link SlotPool.write}.
@@ -58,16 +64,19 @@ const widthStep = 128;
 
 /**
  * A slot pool in host memory (the CPU execution provider): one typed array per layer and kind, preallocated for the
- * full context of every slot, which the decoder updates in place. Views of the first rows or of one slot share that
- * memory, so a step over part of the pool and a prefill written straight into its slot cost no copy.
+ * full context of every slot. Views of the first rows or of one slot share that memory, so a step over part of the
+ * pool and a prefill written straight into its slot cost no copy.
  *
- * The tensors handed to a run are only as wide as the longest sequence needs (a multiple of 128 positions), not the
- * whole context: onnxruntime-node 1.30 copies every CPU input of a run (its runs leave the JS thread), so a step
- * costs a copy of the past it is given, and GroupQueryAttention, seeing past and present in different buffers, copies
- * it once more into the present. Measured on the `small` model, a decode step over a 2048-wide cache took 100 ms
- * against 17 ms at 133 positions. (The allocator settings in `host-allocator.ts` keep those copies off fresh pages.) When a sequence
- * needs more, {@link HostSlotPool.fit} lays the slots out again at the wider stride (in place, within the
- * preallocated memory); when the longest ones have left and half the width would do, at a narrower one.
+ * A decoder built for decode steps reads the pool as its past where it lies and returns only each row's new position,
+ * which {@link HostSlotPool.append} stores. Older builds write their presents into the pool (pre-allocated outputs);
+ * onnxruntime-node 1.30 then also copies every output into a new JS buffer, so each such step copies the cache it
+ * was given (on a fresh allocation: see `host-allocator.ts`). Measured on the `small` model at 8 rows of 512
+ * positions: 122 ms a step that way, 29 ms as a decode step.
+ *
+ * Either way a step reads every position of the tensors it is given, so they are only as wide as the longest
+ * sequence needs (a multiple of 128 positions), not the whole context. When a sequence needs more,
+ * {@link HostSlotPool.fit} lays the slots out again at the wider stride (in place, within the preallocated memory);
+ * when the longest ones have left and half the width would do, at a narrower one.
  */
 export class HostSlotPool implements SlotPool {
   readonly inPlace = true;
@@ -138,6 +147,10 @@ export class HostSlotPool implements SlotPool {
 
   slot(slot: number): KeyValueTensors {
     return this.view(slot, 1);
+  }
+
+  append(rows: readonly NewPosition[], added: KeyValueTensors): void {
+    storeNewPositions(this.buffers, this.width, rows, added);
   }
 
   async write(slot: number, prefill: KeyValueTensors, length: number): Promise<void> {

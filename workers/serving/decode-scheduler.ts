@@ -403,7 +403,8 @@ export class DecodeScheduler {
    * positions (and the one a padding row writes next).
    */
   private fitPool(positions: number): void {
-    this.pool.fit?.(Math.max(positions, ...this.slots.map((slot) => slot.length + 1)));
+    const lengths = this.slots.map((slot) => slot.length);
+    this.pool.fit?.(Math.max(positions, ...lengths.map((length) => length + 1)), lengths);
   }
 
   /** A finished sequence gives its slot back and gets its result. */

@@ -28,9 +28,10 @@ export interface SlotPool {
   readonly staticShapes: boolean;
   /**
    * Makes the next run's tensors at least `positions` wide while keeping every slot's cached positions (pools whose
-   * runs cost in proportion to the width they are given: see {@link HostSlotPool}). Static pools need not have it.
+   * runs cost in proportion to the width they are given: see {@link HostSlotPool}). `lengths`: the positions each
+   * slot holds, the only ones a new layout must move (absent: all it can hold). Static pools need not have it.
    */
-  fit?(positions: number): void;
+  fit?(positions: number, lengths?: readonly number[]): void;
   /** The cache of slots `[0, rows)`, per layer `[rows, kvHeads, width, headSize]` (width: `capacity`, or as fitted). */
   rows(rows: number): KeyValueTensors;
   /** Takes a step's presents as the new cache (pools that are not {@link SlotPool.inPlace}). */
@@ -104,33 +105,33 @@ export class HostSlotPool implements SlotPool {
     this.width = Math.min(capacity, widthStep);
   }
 
-  fit(positions: number): void {
+  fit(positions: number, lengths?: readonly number[]): void {
     const width = Math.min(this.capacity, Math.max(widthStep, Math.ceil(positions / widthStep) * widthStep));
-    // Shrink only to half or less: every new layout moves the whole pool, so it must not follow each sequence that
-    // leaves or joins.
+    // Shrink only to half or less: every new layout moves the cached positions of the whole pool, so it must not
+    // follow each sequence that leaves or joins.
     if (width === this.width || (width < this.width && width > this.width / 2)) return;
-    // Each (slot, head) block of `width × headSize` moves to its place at the new stride. Growing moves blocks to
-    // higher offsets, so the last goes first; shrinking the other way round (it keeps `width` positions, which must
-    // hold every cached position: the caller asks for at least the longest slot's length).
-    const keep = Math.min(width, this.width) * this.headSize;
-    const blocks = this.size * this.kvHeads;
+    // Each (slot, head) block moves to its place at the new stride, with its slot's cached positions (all it can hold
+    // when the lengths are not given). Growing moves blocks to higher offsets, so the last goes first; shrinking the
+    // other way round (the caller asks for at least the longest slot's length).
+    const most = Math.min(width, this.width);
+    const { headSize, kvHeads } = this;
     for (const buffer of [...this.buffers.keys, ...this.buffers.values]) {
+      const move = (slot: number, head: number) => {
+        const block = slot * kvHeads + head;
+        const kept = Math.min(most, lengths?.[slot] ?? most) * headSize;
+        if (kept > 0) {
+          buffer.copyWithin(
+            block * width * headSize,
+            block * this.width * headSize,
+            block * this.width * headSize + kept,
+          );
+        }
+      };
       if (width > this.width) {
-        for (let block = blocks - 1; block >= 0; block--) {
-          buffer.copyWithin(
-            block * width * this.headSize,
-            block * this.width * this.headSize,
-            block * this.width * this.headSize + keep,
-          );
-        }
+        for (let slot = this.size - 1; slot >= 0; slot--)
+          for (let head = kvHeads - 1; head >= 0; head--) move(slot, head);
       } else {
-        for (let block = 0; block < blocks; block++) {
-          buffer.copyWithin(
-            block * width * this.headSize,
-            block * this.width * this.headSize,
-            block * this.width * this.headSize + keep,
-          );
-        }
+        for (let slot = 0; slot < this.size; slot++) for (let head = 0; head < kvHeads; head++) move(slot, head);
       }
     }
     this.width = width;

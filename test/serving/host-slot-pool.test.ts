@@ -106,6 +106,15 @@ describe('HostSlotPool', () => {
     expectHeld(pool, shorter, 128);
   });
 
+  it('commits its memory when made, not on the first steps that reach it', () => {
+    const before = process.memoryUsage().rss;
+    const pool = new HostSlotPool(model, 128);
+    const committed = process.memoryUsage().rss - before;
+    // 128 slots × 512 positions × 512 bytes a position (2 layers, keys and values, 2 kv heads × 16 floats).
+    expect(pool.bytesPerSlot * pool.size).toBe(32 * 2 ** 20);
+    expect(committed).toBeGreaterThan(0.9 * pool.bytesPerSlot * pool.size);
+  });
+
   it('refuses to store a position outside its current layout', () => {
     const pool = new HostSlotPool(model, 2);
     const added = model.allocateCache(2, 1);

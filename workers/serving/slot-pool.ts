@@ -99,6 +99,9 @@ export class HostSlotPool implements SlotPool {
     const whole = model.allocateCache(size, capacity);
     const data = (value: Tensor) => value.data as Float32Array | Uint16Array;
     this.buffers = { keys: whole.keys.map(data), values: whole.values.map(data) };
+    // Commit the memory now: zeroed arrays come as untouched pages, which would fault in on the first step that
+    // reaches them (a long prompt's first steps took 0.7 s instead of 40 ms) and could fail mid-answer, not here.
+    for (const buffer of [...this.buffers.keys, ...this.buffers.values]) buffer.fill(0);
     const { numKvHeads, hiddenSize, numHeads } = model.manifest.text;
     this.kvHeads = numKvHeads;
     this.headSize = hiddenSize / numHeads;

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readManifest } from '../../workers/model/manifest.ts';
+import { decodeStepAdvice } from '../../workers/runtime/decode-step-advice.ts';
 import type { KeyValueTensors } from '../../workers/runtime/decoder-model.ts';
 import { type LanguageModel, loadLanguageModel } from '../../workers/runtime/language-model.ts';
 import { createSeededRandom } from '../../workers/runtime/seeded-random.ts';
@@ -123,5 +124,18 @@ describe('decode steps', () => {
         values: added.values.slice(0, 1),
       }),
     ).toThrow(/outside a cache of 2 positions/);
+  });
+
+  it('are asked for at start only where a rebuild would give them', () => {
+    expect(decodeStepAdvice(stepped, 'cpu')).toBeUndefined();
+    // A float32 right-padded directory built before decode steps.
+    const before = { manifest: stepped.manifest, decodeSteps: false };
+    expect(decodeStepAdvice(before, 'cpu')).toMatch(/built before decode steps.*Rebuild it with build-model/);
+    expect(decodeStepAdvice(before, 'cuda')).toMatch(/Rebuild/);
+    expect(decodeStepAdvice(before, 'webgpu')).toBeUndefined();
+    expect(decodeStepAdvice(older, 'cpu')).toBeUndefined();
+    expect(
+      decodeStepAdvice({ manifest: { ...stepped.manifest, decoderPadding: 'any' }, decodeSteps: false }, 'cpu'),
+    ).toBeUndefined();
   });
 });

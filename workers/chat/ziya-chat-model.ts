@@ -8,6 +8,7 @@ import type {
   FinishReason,
 } from '../../src/model/chat-model.ts';
 import type { ModelManifest } from '../model/manifest.ts';
+import { decodeStepAdvice } from '../runtime/decode-step-advice.ts';
 import type { GenerationSettings } from '../runtime/generation-types.ts';
 import type { LanguageModel } from '../runtime/language-model.ts';
 import { loadLanguageModel } from '../runtime/language-model.ts';
@@ -101,6 +102,8 @@ export class ZiyaChatModel implements ChatModel {
 
   /** Why the batch size is lower than asked, when it is. */
   readonly batchLimit: string | undefined;
+  /** Why this model directory should be rebuilt for decode steps, when it should (logged at start). */
+  readonly decodeStepAdvice: string | undefined;
   /** Images of answers that start together go through the vision tower as one batch. */
   private readonly visionBatcher: VisionBatcher | undefined;
 
@@ -118,6 +121,7 @@ export class ZiyaChatModel implements ChatModel {
       visionEncoder === undefined
         ? undefined
         : new VisionBatcher(visionEncoder, scheduler.pool.size, options.onVisionBatch);
+    this.decodeStepAdvice = decodeStepAdvice(languageModel, options.executionProvider);
     const asked = options.batchSize ?? 1;
     this.batchLimit =
       scheduler.pool.size < asked

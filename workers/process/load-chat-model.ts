@@ -34,6 +34,7 @@ export async function loadChatModel(
   );
   const allocatorAdvice = hostAllocatorAdvice(config.EXECUTION_PROVIDER);
   if (allocatorAdvice !== undefined) logger.warn(allocatorAdvice);
+  if (model.decodeStepAdvice !== undefined) logger.warn(model.decodeStepAdvice);
   if (model.batchLimit !== undefined)
     logger.warn(`WORKER_BATCH_SIZE=${config.WORKER_BATCH_SIZE} lowered to ${pool.size}: ${model.batchLimit}`);
   if (config.EXECUTION_PROVIDER !== 'cpu') {

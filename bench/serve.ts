@@ -111,6 +111,17 @@ for (const pair of pairs) {
         `${latency(b, 'firstTokenMs')} | ${latency(a, 'interTokenMs')} | ${latency(b, 'interTokenMs')} |`,
     );
   });
+  // Where our time went: decode steps alone, against prompts prefilled (compute-bound, one request a run).
+  levels.forEach((level, index) => {
+    const result = ours?.levels[index];
+    const parts = result?.breakdown;
+    if (!result || !parts || parts.steps === 0) return;
+    console.log(
+      `ours ${label(level)}: ${parts.steps} decode steps of ${fixed(parts.stepRows / parts.steps, 2)} rows, ` +
+        `${fixed(parts.stepMs / parts.steps)} ms each (decode alone ${fixed((parts.stepRows * 1000) / parts.stepMs)} tok/s); ` +
+        `prefill ${fixed(parts.prefillMs / 1000, 2)} s of the level's ${fixed(result.wallSeconds, 2)} s`,
+    );
+  });
   const at = (report: ServeReport | undefined, concurrency: number) =>
     report?.levels.find((result) => result.level.kind === 'closed' && result.level.concurrency === concurrency);
   const ours1 = at(ours, 1);

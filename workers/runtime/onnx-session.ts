@@ -119,7 +119,9 @@ export type Feeds = Record<string, Tensor>;
 
 /**
  * Runs a session. `outputs` names the outputs to fetch; an output given as a tensor is written into that tensor's
- * memory (pre-allocated output), which lets a KV-cache output share its buffer with the matching input.
+ * memory (pre-allocated output), which lets a KV-cache output share its buffer with the matching input. On the CPU,
+ * inputs are read where they lie, but onnxruntime-node 1.30 also copies every output, pre-allocated or not, into a
+ * new JS buffer that it returns: an output as large as a KV cache costs a copy of it each run.
  */
 export async function runSession(
   session: Session,

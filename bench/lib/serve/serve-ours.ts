@@ -20,14 +20,27 @@ export async function serveOurs(request: ServeRequest): Promise<ServeReport> {
       const slots = level.kind === 'closed' ? level.concurrency : request.slots;
       const firstTokenMs: number[] = [];
       const gapsMs: number[] = [];
+      let breakdown = { steps: 0, stepRows: 0, stepMs: 0, prefillMs: 0 };
       const scheduler = new DecodeScheduler(model, {
         batchSize: slots,
-        observer: { firstToken: (ms) => firstTokenMs.push(ms), token: (ms) => gapsMs.push(ms) },
+        observer: {
+          firstToken: (ms) => firstTokenMs.push(ms),
+          token: (ms) => gapsMs.push(ms),
+          step: (rows, ms) => {
+            breakdown.steps++;
+            breakdown.stepRows += rows;
+            breakdown.stepMs += ms;
+          },
+          prefill: (_, ms) => {
+            breakdown.prefillMs += ms;
+          },
+        },
       });
       // Warm-up: one short request, not counted.
       await scheduler.submit({ promptTokenIds: [1, 300, 400], settings: { ...greedy, maxNewTokens: 4 } });
       firstTokenMs.length = 0;
       gapsMs.length = 0;
+      breakdown = { steps: 0, stepRows: 0, stepMs: 0, prefillMs: 0 };
       let tokens = 0;
       const trace = serveTrace(request.requests, request.seed, level.kind === 'poisson' ? level.rate : 0);
       const wallMs = await replay(trace, level, async ({ promptTokenIds }) => {
@@ -38,7 +51,10 @@ export async function serveOurs(request: ServeRequest): Promise<ServeReport> {
         tokens += result.generatedTokens;
       });
       await scheduler.close();
-      levels.push(levelResult(level, { requests: trace.length, tokens, wallMs, firstTokenMs, gapsMs }));
+      levels.push({
+        ...levelResult(level, { requests: trace.length, tokens, wallMs, firstTokenMs, gapsMs }),
+        breakdown,
+      });
     }
     const joinPause =
       request.joinPrompt === undefined

@@ -37,6 +37,8 @@ export interface LevelResult {
   aggregateTokensPerSecond: number;
   firstTokenMs: { p50: number; p99: number };
   interTokenMs: { p50: number; p99: number };
+  /** Where our scheduler's time went (ours only): decode steps, and prefill runs of joining prompts. */
+  breakdown?: { steps: number; stepRows: number; stepMs: number; prefillMs: number };
 }
 
 /** A child's whole report. */

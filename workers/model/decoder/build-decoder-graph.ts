@@ -65,6 +65,9 @@ export function decoderTensorCount(config: TextConfig): { tensors: number; param
  * default graph instead treats every row as full length (`seqlens_k = total - 1`) and masks padding through
  * `attention_bias` (see `PaddingMode`). Rotary positions then count padding too, a per-row constant shift that
  * leaves the rotated dot products, which only depend on position differences, unchanged.
+ *
+ * float32 right-padded builds also take `decode_step`: each layer's attention is then an `If` between GQA and a decode
+ * step that reads the past in place and returns only the new position (step-attention.ts), the weights shared.
  */
 export function buildDecoderGraph(options: DecoderGraphOptions): void {
   const { config, dtype, weights, progress } = options;
@@ -168,8 +171,8 @@ export function buildDecoderGraph(options: DecoderGraphOptions): void {
       if (decodeStep === undefined || pastLengths === undefined) {
         groupQueryAttention(graph, attentionOutputs);
       } else {
-        // decode_step picks the branch per run: GQA with a present (prompts, lone generation, device caches), or
-        // one position per row over a past that is only read, returning the new key and value as the "present".
+        // decode_step picks the branch per run: GQA with the whole cache as its present (prompts, device caches),
+        // or one position per row over a past that is only read, returning the new key and value as the "present".
         const branch = (name: string, body: (into: GraphBuilder) => string[]) => {
           const into = graph.subgraph(`${prefix}.attn.${name}`);
           for (const output of body(into)) into.output(output, compute);

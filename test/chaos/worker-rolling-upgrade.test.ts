@@ -4,12 +4,17 @@ import { chatChannels } from '../support/chat-stack/chat-messages.ts';
 import type { ChatStack } from '../support/chat-stack/chat-stack.ts';
 import { expectConsistent, sendRounds, settleAndVerify, useChatStack } from './support/chaos-run.ts';
 
-/** Waits until some answer is streaming (a progress event not yet delivered) or `timeoutMs` passed. */
-async function untilStreaming(stack: ChatStack, timeoutMs: number): Promise<void> {
+/**
+ * Waits until `worker` streams an answer (its progress event, not yet delivered) or `timeoutMs` passed. Waiting for
+ * any worker's stream is not enough: with 4 workers the old one may be between answers while the new ones stream.
+ */
+async function untilStreaming(stack: ChatStack, worker: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    for (const requestId of stack.tracker.progress.keys()) if (!stack.tracker.delivered.has(requestId)) return;
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    for (const [requestId, progress] of stack.tracker.progress) {
+      if (progress.worker === worker && !stack.tracker.delivered.has(requestId)) return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 5));
   }
 }
 
@@ -22,7 +27,7 @@ async function stopWhileStreaming(
   old: ChildProcess,
 ): Promise<{ name: string; code: number | null; streaming: string[] }> {
   const name = `worker-${old.pid}`;
-  await untilStreaming(stack, 10_000);
+  await untilStreaming(stack, name, 10_000);
   const streaming = [...stack.tracker.progress]
     .filter(([requestId, progress]) => progress.worker === name && !stack.tracker.delivered.has(requestId))
     .map(([requestId]) => requestId);

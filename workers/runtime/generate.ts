@@ -1,11 +1,8 @@
 import type { DecoderModel, KeyValueTensors } from './decoder-model.ts';
 import { releaseCache } from './device-cache-graphs.ts';
 import type { GenerationRequest, GenerationResult } from './generation-types.ts';
-import type { Tensor } from './onnx-session.ts';
 import { SequenceProgress } from './sequence-progress.ts';
-import { type HostCache, storeNewPositions } from './store-new-positions.ts';
-
-const hostData = (value: Tensor) => value.data as HostCache;
+import { hostCaches, storeNewPositions } from './store-new-positions.ts';
 
 /** How the KV cache moves between decoder runs. */
 export type CacheMode = 'shared' | 'chained';
@@ -129,10 +126,7 @@ export async function generate(
   let steps = 0;
   // With a shared buffer, a decoder built for decode steps reads it in place and returns only the new position,
   // stored here; otherwise each run returns the whole cache as its presents.
-  const hostBuffer =
-    buffer !== undefined && model.decodeSteps
-      ? { keys: buffer.keys.map(hostData), values: buffer.values.map(hostData) }
-      : undefined;
+  const hostBuffer = buffer !== undefined && model.decodeSteps ? hostCaches(buffer) : undefined;
   while (!progress.finished) {
     if (request.signal?.aborted) {
       progress.finish('aborted');

@@ -4,6 +4,18 @@ import type { Tensor } from './onnx-session.ts';
 /** One layer's keys or values in host memory: float32, or float16 bits. */
 export type HostCache = Float32Array | Uint16Array;
 
+/** The host arrays under a cache's tensors, per layer (the cache must be in host memory). */
+export interface HostCaches {
+  keys: HostCache[];
+  values: HostCache[];
+}
+
+/** The typed arrays of a host cache's tensors, to be written in place. */
+export function hostCaches(cache: KeyValueTensors): HostCaches {
+  const data = (value: Tensor) => value.data as HostCache;
+  return { keys: cache.keys.map(data), values: cache.values.map(data) };
+}
+
 /** Where a decode step's new position goes: its batch row in the step, and its index in that row's cache. */
 export interface NewPosition {
   row: number;
@@ -16,7 +28,7 @@ export interface NewPosition {
  * then values as in `added`), each listed row at its own position.
  */
 export function storeNewPositions(
-  caches: { keys: readonly HostCache[]; values: readonly HostCache[] },
+  caches: HostCaches,
   width: number,
   positions: readonly NewPosition[],
   added: KeyValueTensors,

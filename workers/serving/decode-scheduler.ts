@@ -112,6 +112,12 @@ export class DecodeScheduler {
   private readonly prefillChunk: number;
   private readonly prefillPauseMs: number;
   private readonly now: () => number;
+  /**
+   * Whether steps are decode steps, which read the cache where it lies and return only the new positions (a decoder
+   * built for them and a pool that stores them); otherwise the presents are the whole cache again, written in place
+   * or adopted.
+   */
+  private readonly decodeSteps: boolean;
   /** Prompt positions per ms of the last prefill run; undefined before the first. */
   private prefillRate: number | undefined;
   private readonly observer: SchedulerObserver;
@@ -133,6 +139,7 @@ export class DecodeScheduler {
     }
     this.pool = options.pool ?? new HostSlotPool(model, batchSize);
     this.slots = Array.from({ length: this.pool.size }, () => ({ sequence: undefined, length: 0 }));
+    this.decodeSteps = model.decodeSteps && this.pool.append !== undefined;
     this.embeddings = new EmbeddingMemo(model);
     this.prefillChunk = options.prefillChunk ?? defaults.prefillChunk;
     this.prefillPauseMs = options.prefillPauseMs ?? defaults.prefillPauseMs;
@@ -363,9 +370,6 @@ export class DecodeScheduler {
     }
     this.fitPool(width);
     const cache = this.pool.rows(rows);
-    // A decode step reads the cache where it lies and returns only the new positions; otherwise the presents are
-    // the whole cache again, written in place or adopted.
-    const decodeStep = this.model.decodeSteps && this.pool.append !== undefined;
     const output = await this.model.runDecoder({
       inputsEmbeds: await this.embeddings.rowsOf(tokens),
       batch: rows,
@@ -374,9 +378,9 @@ export class DecodeScheduler {
       past: cache,
       logitsToKeep: 1,
       reuseLogits: true,
-      ...(decodeStep ? { decodeStep } : this.pool.inPlace ? { presentInto: cache } : {}),
+      ...(this.decodeSteps ? { decodeStep: true } : this.pool.inPlace ? { presentInto: cache } : {}),
     });
-    if (decodeStep) {
+    if (this.decodeSteps) {
       this.pool.append!(
         decoding.map((slot) => ({ row: this.slots.indexOf(slot), position: slot.length })),
         output.present,

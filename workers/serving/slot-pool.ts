@@ -1,6 +1,12 @@
 import type { DecoderModel, KeyValueTensors } from '../runtime/decoder-model.ts';
 import { type Tensor, tensor } from '../runtime/onnx-session.ts';
-import { type NewPosition, storeNewPositions } from '../runtime/store-new-positions.ts';
+import {
+  type HostCache,
+  type HostCaches,
+  hostCaches,
+  type NewPosition,
+  storeNewPositions,
+} from '../runtime/store-new-positions.ts';
 
 /**
  * Where the decode scheduler keeps the KV cache of its sequences: `size` slots (batch rows) of `capacity` positions,
@@ -83,7 +89,7 @@ export class HostSlotPool implements SlotPool {
   readonly inPlace = true;
   readonly staticShapes = false;
   readonly bytesPerSlot: number;
-  private readonly buffers: { keys: (Float32Array | Uint16Array)[]; values: (Float32Array | Uint16Array)[] };
+  private readonly buffers: HostCaches;
   private readonly views = new Map<string, KeyValueTensors>();
   private readonly kvHeads: number;
   private readonly headSize: number;
@@ -91,14 +97,12 @@ export class HostSlotPool implements SlotPool {
   private width: number;
 
   constructor(
-    private readonly model: DecoderModel,
+    model: DecoderModel,
     readonly size: number,
     readonly capacity: number = model.manifest.text.maxPositions,
   ) {
     this.bytesPerSlot = slotBytes(model, capacity);
-    const whole = model.allocateCache(size, capacity);
-    const data = (value: Tensor) => value.data as Float32Array | Uint16Array;
-    this.buffers = { keys: whole.keys.map(data), values: whole.values.map(data) };
+    this.buffers = hostCaches(model.allocateCache(size, capacity));
     // Commit the memory now: zeroed arrays come as untouched pages, which would fault in on the first step that
     // reaches them (a long prompt's first steps took 0.7 s instead of 40 ms) and could fail mid-answer, not here.
     for (const buffer of [...this.buffers.keys, ...this.buffers.values]) buffer.fill(0);
@@ -158,18 +162,17 @@ export class HostSlotPool implements SlotPool {
   }
 
   async write(slot: number, prefill: KeyValueTensors, length: number): Promise<void> {
-    const { numKvHeads, hiddenSize, numHeads } = this.model.manifest.text;
-    const headSize = hiddenSize / numHeads;
+    const { kvHeads, headSize } = this;
     // Only ever wider here: the other slots' positions are the caller's to keep (it fits the pool first).
     if (length > this.width) this.fit(length);
-    const copy = (targetData: Float32Array | Uint16Array, source: Tensor) => {
-      const sourceData = source.data as Float32Array | Uint16Array;
+    const copy = (targetData: HostCache, source: Tensor) => {
+      const sourceData = source.data as HostCache;
       const sourceWidth = source.dims[2]!;
-      for (let head = 0; head < numKvHeads; head++) {
+      for (let head = 0; head < kvHeads; head++) {
         const from = head * sourceWidth * headSize;
         targetData.set(
           sourceData.subarray(from, from + length * headSize),
-          (slot * numKvHeads + head) * this.width * headSize,
+          (slot * kvHeads + head) * this.width * headSize,
         );
       }
     };
@@ -190,7 +193,7 @@ export class HostSlotPool implements SlotPool {
     if (made) return made;
     const perSlot = this.kvHeads * this.width * this.headSize;
     const dims = [count, this.kvHeads, this.width, this.headSize];
-    const over = (data: Float32Array | Uint16Array) => {
+    const over = (data: HostCache) => {
       const part = data.subarray(first * perSlot, (first + count) * perSlot);
       return part instanceof Uint16Array ? tensor('float16', part, dims) : tensor('float32', part, dims);
     };

@@ -9,6 +9,9 @@ import {
   serveTrace,
 } from './serve-trace.ts';
 
+/** A level's time breakdown before it starts. */
+const noTimeSpent = (): NonNullable<LevelResult['breakdown']> => ({ steps: 0, stepRows: 0, stepMs: 0, prefillMs: 0 });
+
 const greedy = { temperature: 0, topP: 1, topK: 0, repetitionPenalty: 1, doSample: false, seed: 0 };
 
 /** Replays the trace through our decode scheduler (onnxruntime-node on the CPU), one level after another. */
@@ -20,7 +23,7 @@ export async function serveOurs(request: ServeRequest): Promise<ServeReport> {
       const slots = level.kind === 'closed' ? level.concurrency : request.slots;
       const firstTokenMs: number[] = [];
       const gapsMs: number[] = [];
-      let breakdown = { steps: 0, stepRows: 0, stepMs: 0, prefillMs: 0 };
+      let breakdown = noTimeSpent();
       const scheduler = new DecodeScheduler(model, {
         batchSize: slots,
         observer: {
@@ -40,7 +43,7 @@ export async function serveOurs(request: ServeRequest): Promise<ServeReport> {
       await scheduler.submit({ promptTokenIds: [1, 300, 400], settings: { ...greedy, maxNewTokens: 4 } });
       firstTokenMs.length = 0;
       gapsMs.length = 0;
-      breakdown = { steps: 0, stepRows: 0, stepMs: 0, prefillMs: 0 };
+      breakdown = noTimeSpent();
       let tokens = 0;
       const trace = serveTrace(request.requests, request.seed, level.kind === 'poisson' ? level.rate : 0);
       const wallMs = await replay(trace, level, async ({ promptTokenIds }) => {

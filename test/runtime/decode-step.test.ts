@@ -7,13 +7,13 @@ import { decodeStepAdvice } from '../../workers/runtime/decode-step-advice.ts';
 import type { KeyValueTensors } from '../../workers/runtime/decoder-model.ts';
 import { type LanguageModel, loadLanguageModel } from '../../workers/runtime/language-model.ts';
 import { createSeededRandom } from '../../workers/runtime/seeded-random.ts';
-import { storeNewPositions } from '../../workers/runtime/store-new-positions.ts';
+import { hostCaches, storeNewPositions } from '../../workers/runtime/store-new-positions.ts';
 import { createTestTokenizer, testTextConfig, writeTestModel } from './support/test-model.ts';
 
 // 4 query heads over 2 kv heads: the step's grouped layout is exercised, not only one query per kv head.
 const config = testTextConfig({ maxPositions: 512, numHeads: 4, numKvHeads: 2 });
 const width = 128;
-/** Cached positions per row: a long one, an empty slot, one past the first 64. */
+/** Cached positions per row: a short one, an empty slot, one past the first 64. */
 const lengths = [5, 0, 77];
 
 let directory: string;
@@ -82,10 +82,7 @@ describe('decode steps', () => {
     expect(logitDifference).toBeLessThan(1e-5);
 
     // Stored at each row's length, the new positions make the same cache GQA wrote.
-    const hostCache = {
-      keys: cache.keys.map((value) => value.data as Float32Array),
-      values: cache.values.map((value) => value.data as Float32Array),
-    };
+    const hostCache = hostCaches(cache);
     storeNewPositions(
       hostCache,
       width,

@@ -85,6 +85,16 @@ function replyFor(
   };
 }
 
+/** The language choice of a stored answer's reply: this attempt's, unless the stored answer is in another language. */
+function replyChoiceFor(choice: ReplyLanguageChoice, answer: Pick<ContextTurn, 'language'>): ReplyLanguageChoice {
+  return answer.language === choice.language ? choice : { language: answer.language };
+}
+
+/** The reply fields of an answer as stored in the channel's context. */
+function replyFields(answer: Pick<ContextTurn, 'text' | 'finishReason'>, model: ChatModel) {
+  return { text: answer.text, finishReason: answer.finishReason ?? 'stop', ...(model.demo ? { demo: true } : {}) };
+}
+
 /**
  * True once the channel's previous reply has reached the platform (checked until it has): until then this answer
  * streams nothing, so its first message cannot appear above the previous answer.
@@ -112,10 +122,13 @@ async function answerRequest(
   const { request, rejection, previous } = head;
   const { contexts, images, settings } = pipeline;
   // The attempt is counted up front (one round trip with the context read); only the model path looks at it.
-  const [turns, attempt] = await Promise.all([
+  const [stored, attempt] = await Promise.all([
     contexts.load(request.channelKey),
     pipeline.line.countAttempt(request.id),
   ]);
+  // A worker that died after storing this request's turns, before its reply was enqueued, left its answer here.
+  const turns = stored.filter((turn) => turn.requestId !== request.id);
+  const storedAnswer = stored.find((turn) => turn.requestId === request.id && turn.role === 'assistant');
   const question = request.text.trim();
   const detected = question === '' ? undefined : detectLanguage(question);
   const choice = chooseReplyLanguage({
@@ -145,6 +158,11 @@ async function answerRequest(
       web && request.languageHint !== undefined ? (replyLanguageFromLocale(request.languageHint) ?? 'en') : language;
     const text = t(commandLanguage, command.kind === 'reset' ? 'reset.done' : web ? 'help.web' : 'help.text');
     await enqueueReply({ language: commandLanguage }, { text, finishReason: 'stop' });
+    return;
+  }
+  if (storedAnswer !== undefined) {
+    logger.info('answering with the answer a previous attempt stored');
+    await enqueueReply(replyChoiceFor(choice, storedAnswer), replyFields(storedAnswer, model));
     return;
   }
   if (attempt > options.maxAttempts) {
@@ -225,10 +243,10 @@ async function answerRequest(
     await replyError('timeout');
     return;
   }
-  const answer = shown(result.text);
   const at = new Date().toISOString();
-  // Both are idempotent by request id, so their order does not matter after a crash: the answered mark comes after.
-  const appended = contexts.append(request.channelKey, request.id, [
+  // The turns are stored first and the reply says what the store holds: when another attempt stored this request's
+  // turns first (this one was taken over after a stall), the channel sees one answer, in its reply and its context.
+  const { stored: storedNow } = await contexts.append(request.channelKey, request.id, [
     {
       requestId: request.id,
       role: 'user',
@@ -237,16 +255,21 @@ async function answerRequest(
       language,
       at,
     },
-    { requestId: request.id, role: 'assistant', text: answer, language, at },
-  ]);
-  await Promise.all([
-    appended,
-    enqueueReply(choice, {
-      text: answer,
+    {
+      requestId: request.id,
+      role: 'assistant',
+      text: shown(result.text),
+      language,
       finishReason: result.finishReason,
-      ...(model.demo ? { demo: true } : {}),
-    }),
+      at,
+    },
   ]);
+  const answer = storedNow.find((turn) => turn.role === 'assistant') ?? {
+    text: shown(result.text),
+    language,
+    finishReason: result.finishReason,
+  };
+  await enqueueReply(replyChoiceFor(choice, answer), replyFields(answer, model));
   logger.info(
     {
       language,
@@ -263,7 +286,8 @@ async function answerRequest(
  * The `requests` processor: answers the channel's line head first, one at a time, removing each only after its
  * reply is enqueued, at most `turnMax` per job before the channel goes to the back of the queue. A worker killed
  * mid-answer leaves the head in place; the job's lock expires, another worker takes the job over and answers the same
- * head again (context appends and reply job ids make that idempotent).
+ * head again: an answer whose turns were stored before the death is sent as stored, not generated again, and reply job
+ * ids make a second enqueue a no-op.
  */
 export function createDrainProcessor(pipeline: PipelineContext, model: ChatModel, options: DrainOptions = {}) {
   const settings = { ...drainDefaults, workerName: `worker-${process.pid}`, shouldStop: () => false, ...options };

@@ -8,6 +8,8 @@ export const contextTurnSchema = z.object({
   text: z.string(),
   imageSha256: z.string().optional(),
   language: replyLanguageSchema,
+  /** Of an assistant turn: why the answer ended (its reply, sent again after a crash, says the same). */
+  finishReason: z.enum(['stop', 'length']).optional(),
   /** ISO 8601 time the turn was saved. */
   at: z.string(),
 });

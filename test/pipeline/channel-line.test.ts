@@ -66,7 +66,8 @@ describe('channel line (queue mechanics)', () => {
     expect(second.duplicate).toBe(true);
     await collector.waitFor((replies) => replies.some((reply) => reply.requestId === 'web-m1'));
     // The same request delivered to a worker again, once after its answer was recorded and once as if the worker
-    // died between enqueueing the reply and recording it: still one reply, context appended once.
+    // died between enqueueing the reply and recording it: still one reply, context appended once, and the model is
+    // not asked again (the stored answer is sent).
     const request = {
       version: 1 as const,
       id: 'web-m1',
@@ -90,7 +91,7 @@ describe('channel line (queue mechanics)', () => {
     await pipeline.queues.addDrain('web:dup');
     await send('dup', 'm3', 'and a third question please');
     await collector.waitFor((replies) => replies.some((reply) => reply.requestId === 'web-m3'));
-    expect(model.requests.filter((asked) => asked.requestId === 'web-m1')).toHaveLength(2);
+    expect(model.requests.filter((asked) => asked.requestId === 'web-m1')).toHaveLength(1);
     expect(collector.replies.filter((reply) => reply.requestId === 'web-m1')).toHaveLength(1);
     const turns = await pipeline.contexts.load('web:dup');
     expect(turns.map((turn) => `${turn.requestId}/${turn.role}`)).toEqual([
@@ -101,6 +102,100 @@ describe('channel line (queue mechanics)', () => {
       'web-m3/user',
       'web-m3/assistant',
     ]);
+  });
+});
+
+/** The `request` job of a web message in `channel`, as an adapter makes it. */
+function webRequest(channel: string, messageId: string, text: string) {
+  return {
+    version: 1 as const,
+    id: `web-${messageId}`,
+    platform: 'web' as const,
+    channelKey: `web:${channel}`,
+    replyTarget: { channel },
+    user: { id: 'u1', name: 'User' },
+    text,
+    images: [],
+    receivedAt: new Date().toISOString(),
+    adapterInstance: 'test-adapter',
+  };
+}
+
+/** A stored question-and-answer pair of a request, as a worker stores it. */
+function storedTurns(requestId: string, question: string, answer: string) {
+  const at = new Date().toISOString();
+  return [
+    { requestId, role: 'user' as const, text: question, language: 'zh-CN' as const, at },
+    {
+      requestId,
+      role: 'assistant' as const,
+      text: answer,
+      language: 'zh-CN' as const,
+      finishReason: 'length' as const,
+      at,
+    },
+  ];
+}
+
+// Sampling makes a second generation of a request differ from the first: whatever attempt stored its turns first,
+// the reply must say the same, or the channel's context holds an answer nobody was shown.
+describe('an answer already stored for the request', () => {
+  const redis = useTestRedis();
+  let pipeline: PipelineContext;
+  const collector = new ReplyCollector();
+  const workers: Worker[] = [];
+  // A second attempt stores its turns while this one generates (the first attempt stalled, its lock expired).
+  class RacedModel extends FakeChatModel {
+    override async answer(request: Parameters<FakeChatModel['answer']>[0]) {
+      if (request.requestId === 'web-raced') {
+        await pipeline.contexts.append('web:race', 'web-raced', storedTurns('web-raced', '问题', '另一次尝试的回答'));
+      }
+      return await super.answer(request);
+    }
+  }
+  const model = new RacedModel({ stepMs: 5, words: 3 });
+
+  beforeAll(async () => {
+    pipeline = testPipeline(redis.connection, redis.prefix);
+    workers.push(startModelWorker(pipeline, model), startDeliveryWorker(pipeline, 'web', collector.deliver));
+  });
+  afterAll(async () => {
+    await closeAll(workers);
+    await pipeline.queues.close();
+  });
+
+  async function enqueue(channel: string, messageId: string, text: string): Promise<void> {
+    const request = webRequest(channel, messageId, text);
+    await pipeline.line.join(request.channelKey, request.id);
+    await pipeline.line.putEntry({ version: 1, request });
+    await pipeline.queues.addDrain(request.channelKey);
+  }
+  const replyTo = async (requestId: string) => {
+    await collector.waitFor((replies) => replies.some((reply) => reply.requestId === requestId));
+    return collector.replies.find((reply) => reply.requestId === requestId);
+  };
+
+  it('a worker died after storing the turns, before enqueueing the reply: the stored answer is sent as stored', async () => {
+    await pipeline.contexts.append('web:crash', 'web-s1', storedTurns('web-s1', '图里有什么？', '一只红色的猫'));
+    await enqueue('crash', 's1', '图里有什么？');
+    expect(await replyTo('web-s1')).toMatchObject({ text: '一只红色的猫', finishReason: 'length', language: 'zh-CN' });
+    expect(model.requests.map((asked) => asked.requestId)).not.toContain('web-s1');
+    await enqueue('crash', 's2', '它是什么颜色的？');
+    await replyTo('web-s2');
+    // The follow-up sees the stored answer as history, once.
+    const asked = model.requests.find((request) => request.requestId === 'web-s2');
+    expect(asked?.history.map((turn) => `${turn.requestId}/${turn.role}: ${turn.text}`)).toEqual([
+      'web-s1/user: 图里有什么？',
+      'web-s1/assistant: 一只红色的猫',
+    ]);
+  });
+
+  it('another attempt stored its turns during this generation: the reply is the stored answer, not this one', async () => {
+    await enqueue('race', 'raced', '问题');
+    expect(await replyTo('web-raced')).toMatchObject({ text: '另一次尝试的回答', finishReason: 'length' });
+    expect(model.requests.map((asked) => asked.requestId)).toContain('web-raced');
+    const turns = await pipeline.contexts.load('web:race');
+    expect(turns.map((turn) => turn.text)).toEqual(['问题', '另一次尝试的回答']);
   });
 });
 

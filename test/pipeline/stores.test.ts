@@ -24,14 +24,22 @@ describe('Redis stores', () => {
   it('context: appends once per request, keeps the last turns, fits the token budget, expires, resets', async () => {
     const store = new ContextStore(redis.connection, keys, { ttlSeconds: 100, maxTurns: 4, maxTokens: 1000 });
     for (let index = 0; index < 3; index += 1) {
-      expect(
-        await store.append('web:ctx', `web-r${index}`, [
-          turn(`web-r${index}`, 'user', `q${index}`),
-          turn(`web-r${index}`, 'assistant', `a${index}`),
-        ]),
-      ).toBe(true);
+      const appended = await store.append('web:ctx', `web-r${index}`, [
+        turn(`web-r${index}`, 'user', `q${index}`),
+        turn(`web-r${index}`, 'assistant', `a${index}`),
+      ]);
+      expect(appended.appended).toBe(true);
+      expect(appended.stored.map((item) => item.text)).toEqual([`q${index}`, `a${index}`]);
     }
-    expect(await store.append('web:ctx', 'web-r2', [turn('web-r2', 'user', 'again')])).toBe(false);
+    // A second append of a request stores nothing and hands back the request's turns as the first one stored them.
+    const again = await store.append('web:ctx', 'web-r2', [turn('web-r2', 'user', 'again')]);
+    expect({ appended: again.appended, texts: again.stored.map((item) => item.text) }).toEqual({
+      appended: false,
+      texts: ['q2', 'a2'],
+    });
+    // ...and none once they were trimmed away (here: four turns kept, r0's are gone).
+    const trimmed = await store.append('web:ctx', 'web-r0', [turn('web-r0', 'user', 'again')]);
+    expect({ appended: trimmed.appended, stored: trimmed.stored }).toEqual({ appended: false, stored: [] });
     expect((await store.load('web:ctx')).map((item) => item.text)).toEqual(['q1', 'a1', 'q2', 'a2']);
     const ttl = await redis.connection.ttl(keys.context('web:ctx'));
     expect(ttl).toBeGreaterThan(90);
@@ -41,7 +49,7 @@ describe('Redis stores', () => {
     expect((await tight.load('web:tight')).map((item) => item.text)).toEqual(['三', '四五']);
     await store.reset('web:ctx');
     expect(await store.load('web:ctx')).toEqual([]);
-    expect(await store.append('web:ctx', 'web-r2', [turn('web-r2', 'user', 'after reset')])).toBe(true);
+    expect((await store.append('web:ctx', 'web-r2', [turn('web-r2', 'user', 'after reset')])).appended).toBe(true);
   });
 
   it('images: stored with a TTL and a size cap', async () => {

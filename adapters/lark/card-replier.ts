@@ -50,7 +50,7 @@ return 1`;
 /**
  * A request's reply state lives in Redis (`<prefix>:lark-card:<requestId>`, a hash) so that any adapter replica can
  * deliver the final answer into the card the receiving replica opened: `state` is `creating` → `ready` →
- * `finalizing` → `done`, or `failed` (no card permission: plain message) or `plain` (the answer came before any
+ * `finalizing` → `closing` (the final text is in) → `done`, or `failed` (no card permission: plain message) or `plain` (the answer came before any
  * streamed text). `seq` is the card's CardKit sequence, incremented in Redis so it is strictly increasing.
  */
 export class CardReplier {
@@ -165,8 +165,8 @@ export class CardReplier {
         await new Promise((resolve) => setTimeout(resolve, 100));
         continue;
       }
-      if (state === 'ready' || state === 'finalizing' || state === 'done') {
-        await this.finishCard(requestId, messageId, inThread, text, state === 'done');
+      if (state === 'ready' || state === 'finalizing' || state === 'closing' || state === 'done') {
+        await this.finishCard(requestId, messageId, inThread, text, state);
       } else {
         await this.sendPlain(requestId, messageId, inThread, text);
       }
@@ -179,19 +179,24 @@ export class CardReplier {
     messageId: string,
     inThread: boolean,
     text: string,
-    closed: boolean,
+    state: 'ready' | 'finalizing' | 'closing' | 'done',
   ): Promise<void> {
     const key = this.key(requestId);
     const parts = splitAnswer(text, this.options.maxCharacters);
-    if (!closed) {
-      await this.redis.hset(key, 'state', 'finalizing');
+    if (state !== 'done') {
       const cardId = (await this.redis.hget(key, 'cardId')) ?? '';
-      await this.api.streamCardText(
-        cardId,
-        answerElementId,
-        cardMarkdown(parts[0] ?? ''),
-        await this.redis.hincrby(key, 'seq', 1),
-      );
+      // A replica that died after writing the final text may also have closed the card, and CardKit refuses text
+      // into a closed card: once the text is in (`closing`), a retry only closes it (again).
+      if (state !== 'closing') {
+        await this.redis.hset(key, 'state', 'finalizing');
+        await this.api.streamCardText(
+          cardId,
+          answerElementId,
+          cardMarkdown(parts[0] ?? ''),
+          await this.redis.hincrby(key, 'seq', 1),
+        );
+        await this.redis.hset(key, 'state', 'closing');
+      }
       await this.api.closeCard(cardId, await this.redis.hincrby(key, 'seq', 1));
       await this.redis.hset(key, 'state', 'done');
     }

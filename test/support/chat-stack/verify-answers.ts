@@ -81,7 +81,9 @@ export async function verifyAnswers(input: VerifyInput): Promise<VerifyReport> {
       const deliveries = input.deliveries.get(entry.requestId) ?? 0;
       if (answers === 0 || state !== 'completed') {
         report.lost += 1;
-        report.details.push(`lost: ${entry.requestId} (${answers} answers, reply job ${state})`);
+        const job = await input.pipeline.queues.repliesQueue(channel.platform).getJob(replyJobId(entry.requestId));
+        const why = job?.failedReason ? `, ${job.attemptsMade} attempts, last error: ${job.failedReason}` : '';
+        report.details.push(`lost: ${entry.requestId} (${answers} answers, reply job ${state}${why})`);
       }
       if (answers > 1 || deliveries > 1) {
         report.duplicated += 1;

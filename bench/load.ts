@@ -77,9 +77,12 @@ async function run(batchSize: number): Promise<{ messagesPerSecond: number; clea
     logger,
     settings: { MAX_NEW_TOKENS: newTokens, WORKER_BATCH_SIZE: batchSize },
     onModelLog: (line) => console.error(line),
-    // Workers start as `npm start` and the worker image start them: with the allocator settings.
+    // Workers start as `npm start` and the worker image start them: with the allocator settings, each as this
+    // process's environment sets it, else its default (the workers inherit nothing else).
     workerEnvironment: {
-      ...hostAllocatorEnvironment,
+      ...Object.fromEntries(
+        Object.entries(hostAllocatorEnvironment).map(([name, value]) => [name, process.env[name] ?? value]),
+      ),
       ...(modelDirectory === undefined ? {} : { MODEL_DIR: modelDirectory }),
     },
   });

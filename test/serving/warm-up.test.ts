@@ -1,17 +1,8 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { ChatModelRequest } from '../../src/model/chat-model.ts';
 import { ZiyaChatModel } from '../../workers/chat/ziya-chat-model.ts';
+import { greedyQuestion } from '../support/greedy-question.ts';
 
-function question(requestId: string, text: string): ChatModelRequest {
-  return {
-    requestId,
-    history: [],
-    question: text,
-    language: 'en',
-    instruction: 'Answer in English.',
-    generation: { doSample: false, maxNewTokens: 8, repetitionPenalty: 1 },
-  };
-}
+const question = (requestId: string, text: string) => greedyQuestion(requestId, text, 8);
 
 // The warm-up a GPU worker runs before it is ready writes into the host slot pool (cuda's): slot 0 gets a prompt and
 // every row a decode position. Answers after it must be those of a model that never warmed up.

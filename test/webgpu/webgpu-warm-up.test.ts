@@ -2,24 +2,15 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ChatModelRequest } from '../../src/model/chat-model.ts';
 import { ZiyaChatModel } from '../../workers/chat/ziya-chat-model.ts';
 import { buildModel } from '../../workers/model/build-model.ts';
 import { probeWebGpu } from '../../workers/runtime/webgpu-adapter.ts';
+import { greedyQuestion } from '../support/greedy-question.ts';
 
 const adapter = await probeWebGpu();
 if (!adapter.available) console.warn(`SKIPPED: no WebGPU adapter: ${adapter.error}`);
 
-function question(requestId: string, text: string): ChatModelRequest {
-  return {
-    requestId,
-    history: [],
-    question: text,
-    language: 'en',
-    instruction: 'Answer in English.',
-    generation: { doSample: false, maxNewTokens: 6, repetitionPenalty: 1 },
-  };
-}
+const question = (requestId: string, text: string) => greedyQuestion(requestId, text, 6);
 
 // What the worker serves with after its warm-up: the scheduler's device pool, whose slot 0 and free rows the warm-up
 // wrote into. Two answers decoded together (the second joining while the first decodes) must be the CPU's answers.

@@ -50,8 +50,8 @@ return 1`;
 /**
  * A request's reply state lives in Redis (`<prefix>:lark-card:<requestId>`, a hash) so that any adapter replica can
  * deliver the final answer into the card the receiving replica opened: `state` is `creating` → `ready` →
- * `finalizing` → `closing` (the final text is in) → `done`, or `failed` (no card permission: plain message) or `plain` (the answer came before any
- * streamed text). `seq` is the card's CardKit sequence, incremented in Redis so it is strictly increasing.
+ * `finalizing` → `closing` (the final text is in) → `done`, or `failed` (no card permission: plain message) or
+ * `plain` (the answer came before any streamed text). `seq` is the card's CardKit sequence, incremented in Redis so it is strictly increasing.
  */
 export class CardReplier {
   private readonly streams = new Map<string, ProgressThrottle<string>>();

@@ -244,6 +244,14 @@ async function answerRequest(
     return;
   }
   const at = new Date().toISOString();
+  const ownAnswer: ContextTurn = {
+    requestId: request.id,
+    role: 'assistant',
+    text: shown(result.text),
+    language,
+    finishReason: result.finishReason,
+    at,
+  };
   // The turns are stored first and the reply says what the store holds: when another attempt stored this request's
   // turns first (this one was taken over after a stall), the channel sees one answer, in its reply and its context.
   const { stored: storedNow } = await contexts.append(request.channelKey, request.id, [
@@ -255,20 +263,9 @@ async function answerRequest(
       language,
       at,
     },
-    {
-      requestId: request.id,
-      role: 'assistant',
-      text: shown(result.text),
-      language,
-      finishReason: result.finishReason,
-      at,
-    },
+    ownAnswer,
   ]);
-  const answer = storedNow.find((turn) => turn.role === 'assistant') ?? {
-    text: shown(result.text),
-    language,
-    finishReason: result.finishReason,
-  };
+  const answer = storedNow.find((turn) => turn.role === 'assistant') ?? ownAnswer;
   await enqueueReply(replyChoiceFor(choice, answer), replyFields(answer, model));
   logger.info(
     {

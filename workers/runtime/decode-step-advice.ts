@@ -1,4 +1,4 @@
-import { cacheElementType } from '../model/decoder/decoder-contract.ts';
+import { decoderTakesDecodeStep } from '../model/decoder/decoder-contract.ts';
 import type { DecoderModel } from './decoder-model.ts';
 import type { ExecutionProvider } from './onnx-session.ts';
 
@@ -14,7 +14,7 @@ export function decodeStepAdvice(
 ): string | undefined {
   const { manifest } = model;
   if (model.decodeSteps || executionProvider === 'webgpu') return undefined;
-  if (manifest.decoderPadding !== 'right' || cacheElementType(manifest.dtype) !== 'float32') return undefined;
+  if (!decoderTakesDecodeStep(manifest.dtype, manifest.decoderPadding)) return undefined;
   return (
     'this model directory was built before decode steps (its decoder has no decode_step input): every batched step ' +
     'copies the whole KV cache out of onnxruntime. Rebuild it with build-model (same flags) for steps that read the ' +

@@ -1,7 +1,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ModelDtype, TextConfig } from '../../../workers/model/config.ts';
-import { buildDecoderGraph, decoderTakesDecodeStep } from '../../../workers/model/decoder/build-decoder-graph.ts';
+import { buildDecoderGraph } from '../../../workers/model/decoder/build-decoder-graph.ts';
+import { decoderTakesDecodeStep } from '../../../workers/model/decoder/decoder-contract.ts';
 import { type ModelManifest, ziyaDefaults } from '../../../workers/model/manifest.ts';
 import { ExternalDataWriter, GraphBuilder } from '../../../workers/model/onnx/graph-builder.ts';
 import { BuildProgress } from '../../../workers/model/progress.ts';

@@ -7,7 +7,7 @@ import { toFloat16 } from '../quantize/float16.ts';
 import { llamaGlobalTensorNames, llamaLayerTensorNames } from '../weights/llama-weight-specs.ts';
 import { MissingTensorError, type WeightSource } from '../weights/weight-source.ts';
 import { addAttentionInputs, type PaddingMode } from './attention-inputs.ts';
-import { cacheElementType, decoderTensorNames } from './decoder-contract.ts';
+import { cacheElementType, decoderTakesDecodeStep, decoderTensorNames } from './decoder-contract.ts';
 import { addLinear, stackRows } from './linear-projection.ts';
 import { rotaryCache } from './rotary-cache.ts';
 import { addStepAttention } from './step-attention.ts';
@@ -22,11 +22,6 @@ export interface DecoderGraphOptions {
   progress: BuildProgress;
   /** Where padding may sit in `attention_mask`. @defaultValue 'any' */
   padding?: PaddingMode;
-}
-
-/** Whether a build's decoder takes `decode_step` (see step-attention.ts): float32 activations, right padding. */
-export function decoderTakesDecodeStep(dtype: ModelDtype, padding: PaddingMode): boolean {
-  return padding === 'right' && cacheElementType(dtype) === 'float32';
 }
 
 /** ONNX TensorProto code of float16/float32 for Cast's `to`. */

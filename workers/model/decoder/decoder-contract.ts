@@ -34,3 +34,11 @@ export const embedTensorNames = { inputIds: 'input_ids', inputsEmbeds: 'inputs_e
 export function cacheElementType(dtype: 'fp32' | 'fp16' | 'int4' | 'int4-fp16'): 'float32' | 'float16' {
   return dtype === 'fp16' || dtype === 'int4-fp16' ? 'float16' : 'float32';
 }
+
+/** Whether a build's decoder takes `decode_step` (see step-attention.ts): float32 activations, right padding. */
+export function decoderTakesDecodeStep(
+  dtype: 'fp32' | 'fp16' | 'int4' | 'int4-fp16',
+  padding: 'any' | 'right',
+): boolean {
+  return padding === 'right' && cacheElementType(dtype) === 'float32';
+}
